@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { PlatformModule } from '@closebook/platform';
+import { OrgCommand, OrgCreateCommand } from './commands/org.command';
+import { KeyCommand, KeyCreateCommand } from './commands/key.command';
+import { MigrationCreateCommand } from './commands/migration.command';
+import { DemoCommand } from './commands/demo.command';
+
+@Module({
+  imports: [PlatformModule],
+  providers: [OrgCommand, OrgCreateCommand, KeyCommand, KeyCreateCommand, MigrationCreateCommand, DemoCommand],
+})
+export class CliModule {}

@@ -1,0 +1,38 @@
+import { OnApplicationBootstrap } from '@nestjs/common';
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import type { Job } from 'bullmq';
+import { AppConfig, JobDispatcher } from '@closebook/platform';
+
+/**
+ * One WorkerHost per queue; each routes on job.name through the dispatcher, which checked at
+ * bootstrap that every registered job has exactly one handler.
+ */
+abstract class QueueProcessor extends WorkerHost implements OnApplicationBootstrap {
+  constructor(private readonly dispatcher: JobDispatcher, private readonly config: AppConfig) {
+    super();
+  }
+  onApplicationBootstrap() {
+    this.worker.concurrency = this.config.workerConcurrency;
+  }
+  process(job: Job): Promise<unknown> {
+    return this.dispatcher.dispatch(job);
+  }
+}
+
+@Processor('platform') export class PlatformProcessor extends QueueProcessor {}
+@Processor('metering') export class MeteringProcessor extends QueueProcessor {}
+@Processor('billing') export class BillingProcessor extends QueueProcessor {}
+@Processor('ledger') export class LedgerProcessor extends QueueProcessor {}
+@Processor('reconciliation') export class ReconciliationProcessor extends QueueProcessor {}
+@Processor('exports') export class ExportsProcessor extends QueueProcessor {}
+@Processor('webhooks') export class WebhooksProcessor extends QueueProcessor {}
+
+export const QUEUE_PROCESSORS = [
+  PlatformProcessor,
+  MeteringProcessor,
+  BillingProcessor,
+  LedgerProcessor,
+  ReconciliationProcessor,
+  ExportsProcessor,
+  WebhooksProcessor,
+];

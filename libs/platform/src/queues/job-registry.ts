@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+/**
+ * Every queue and every job Closebook runs, with the payload each job carries. Payloads carry ids,
+ * never state. The worker refuses to start unless each job name here has exactly one handler.
+ */
+export const QUEUE_NAMES = ['platform', 'metering', 'billing', 'ledger', 'reconciliation', 'exports', 'webhooks'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+const uuid = z.uuid();
+const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/);
+
+export const JOBS = {
+  'platform.purge-idempotency-keys': { queue: 'platform', payload: z.object({}).strict() },
+} as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
+
+export type JobName = keyof typeof JOBS;
+export type JobPayload<N extends JobName> = z.infer<(typeof JOBS)[N]['payload']>;
+
+export const jobNames = (): JobName[] => Object.keys(JOBS) as JobName[];
+
+/** Keep the helpers in scope for the registry entries added by billing, ledger and close modules. */
+export const payloadParts = { uuid, period };

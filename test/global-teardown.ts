@@ -1,0 +1,26 @@
+// Drops this run's database and its Redis keys (set KEEP_TEST_DB=1 to keep them for a post-mortem).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+
+export default async function globalTeardown(): Promise<void> {
+  const run = JSON.parse(readFileSync(join(__dirname, '..', '.test-run', 'env.json'), 'utf8'));
+  if (process.env.KEEP_TEST_DB === '1') {
+    console.log(`kept test database ${run.DATABASE_URL} and queue prefix ${run.QUEUE_PREFIX}`);
+    return;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { dropDatabase } = require('../libs/platform/src/database/migrate');
+  await dropDatabase(run.DATABASE_URL);
+  const redis = new Redis(run.REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${run.QUEUE_PREFIX}*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
