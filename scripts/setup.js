@@ -30,8 +30,9 @@ async function main() {
   }
   await ensureServices();
   if (mode === 'test') {
-    console.log('[setup] type-checking…');
-    sh('npx tsc -p tsconfig.json --noEmit');
+    // Compiles everything, tests included: type errors fail the run, and CLI tests run the compiled CLI.
+    console.log('[setup] compiling and type-checking…');
+    sh('npx tsc -p tsconfig.json');
     return;
   }
   if (mode === 'demo') {

@@ -16,7 +16,7 @@ export interface TestApi {
 export async function startApi(): Promise<TestApi> {
   const app = await createApiApp({ logger: false });
   await app.listen(0, '127.0.0.1');
-  const orm = app.get(MikroORM);
+  const orm = app.get<MikroORM>(MikroORM);
   const orgs = app.get(OrganizationsService);
   const http = request(app.getHttpServer());
   return {

@@ -1,4 +1,4 @@
-import { OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { AppConfig, JobDispatcher } from '@closebook/platform';
@@ -7,6 +7,7 @@ import { AppConfig, JobDispatcher } from '@closebook/platform';
  * One WorkerHost per queue; each routes on job.name through the dispatcher, which checked at
  * bootstrap that every registered job has exactly one handler.
  */
+@Injectable()
 abstract class QueueProcessor extends WorkerHost implements OnApplicationBootstrap {
   constructor(private readonly dispatcher: JobDispatcher, private readonly config: AppConfig) {
     super();
