@@ -14,6 +14,7 @@ export async function createApiApp(opts: { logger?: boolean } = {}): Promise<Nes
   const app = await NestFactory.create<NestExpressApplication>(ApiModule, {
     bufferLogs: true,
     bodyParser: false,
+    ...(opts.logger === false ? { logger: false } : {}),
     abortOnError: false,
   });
   if (opts.logger !== false) app.useLogger(app.get(Logger));
