@@ -1,9 +1,13 @@
 import type { Constructor } from '@mikro-orm/core';
 import type { Migration } from '@mikro-orm/migrations';
 import { Migration20261123182311_platform } from './Migration20261123182311_platform';
+import { Migration20261123190100_webhooks } from './Migration20261123190100_webhooks';
+import { Migration20261123190500_ledger } from './Migration20261123190500_ledger';
+import { Migration20261123191500_catalog_subscriptions } from './Migration20261123191500_catalog_subscriptions';
+import { Migration20261123200000_metering } from './Migration20261123200000_metering';
 
 /**
  * Every migration, in order. A fixed list (rather than a folder glob) so the same code runs from
  * TypeScript in tests and from compiled JavaScript in production.
  */
-export const MIGRATIONS: { name: string; class: Constructor<Migration> }[] = [{ name: 'Migration20261123182311_platform', class: Migration20261123182311_platform }];
+export const MIGRATIONS: { name: string; class: Constructor<Migration> }[] = [{ name: 'Migration20261123182311_platform', class: Migration20261123182311_platform }, { name: 'Migration20261123190100_webhooks', class: Migration20261123190100_webhooks }, { name: 'Migration20261123190500_ledger', class: Migration20261123190500_ledger }, { name: 'Migration20261123191500_catalog_subscriptions', class: Migration20261123191500_catalog_subscriptions }, { name: 'Migration20261123200000_metering', class: Migration20261123200000_metering }];

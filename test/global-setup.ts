@@ -20,6 +20,10 @@ export default async function globalSetup(): Promise<void> {
   const env = { DATABASE_URL: base.toString(), QUEUE_PREFIX: `cbtest_${runId}`, REDIS_URL: process.env.REDIS_URL || 'redis://127.0.0.1:6379' };
   await ensureDatabase(env.DATABASE_URL);
   await runMigrations(env.DATABASE_URL);
+  // In-band runs (one worker, e.g. on two CPUs) load every test file in this process, and jest
+  // exposes this process's globals to each file: drop MikroORM's global metadata store, or the
+  // entities of one test file leak into the next ("Map.prototype.set called on incompatible receiver").
+  for (const key of Object.getOwnPropertyNames(globalThis)) if (key.startsWith('mikro-orm-')) delete (globalThis as Record<string, unknown>)[key];
   mkdirSync(join(root, '.test-run'), { recursive: true });
   writeFileSync(join(root, '.test-run', 'env.json'), JSON.stringify(env));
 }

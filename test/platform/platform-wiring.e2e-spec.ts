@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { QueueEvents } from 'bullmq';
-import { checkHandlers, ConfigError, discoverRoutes, JobsService, loadConfig, redisConnection } from '@closebook/platform';
+import { checkHandlers, ConfigError, discoverRoutes, jobNames, JobsService, loadConfig, redisConnection } from '@closebook/platform';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { startApi, type TestApi } from '../helpers/api';
 
@@ -35,7 +35,7 @@ describe('job registry', () => {
     expect(() => checkHandlers(new Map())).toThrow(/has no handler/);
     expect(() => checkHandlers(new Map([['platform.purge-idempotency-keys', ['A.a', 'B.b']]]))).toThrow(/has 2 handlers/);
     expect(() => checkHandlers(new Map([['platform.purge-idempotency-keys', ['A.a']], ['nope', ['C.c']]]))).toThrow(/unknown job "nope"/);
-    expect(() => checkHandlers(new Map([['platform.purge-idempotency-keys', ['A.a']]]))).not.toThrow();
+    expect(() => checkHandlers(new Map(jobNames().map((name) => [name, ['A.a']])))).not.toThrow();
   });
 
   it('boots the worker (the check passes) and runs a job through BullMQ', async () => {

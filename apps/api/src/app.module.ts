@@ -2,9 +2,14 @@ import { MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ApiKeyGuard, ErrorFilter, IdempotencyInterceptor, LoggingModule, PlatformModule, RequestScopeMiddleware } from '@closebook/platform';
 import { PlatformHttpModule } from './platform/platform-http.module';
+import { WebhooksHttpModule } from './webhooks/webhooks-http.module';
+import { CatalogHttpModule } from './catalog/catalog-http.module';
+import { CustomersHttpModule } from './customers/customers-http.module';
+import { LedgerHttpModule } from './ledger/ledger-http.module';
+import { MeteringHttpModule } from './metering/metering-http.module';
 
 @Module({
-  imports: [LoggingModule, PlatformModule, PlatformHttpModule],
+  imports: [LoggingModule, PlatformModule, PlatformHttpModule, WebhooksHttpModule, CatalogHttpModule, CustomersHttpModule, LedgerHttpModule, MeteringHttpModule],
   providers: [
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },

@@ -39,3 +39,4 @@ export * from './platform.module';
 export * from './database/migrate';
 export * from './http/pagination';
 export * from './maintenance/maintenance.jobs';
+export * from './webhooks/index';

@@ -13,7 +13,7 @@ export interface OrmConfigInput {
  * Tables that exist only in SQL (partitioned, written in bulk) and have no entity: the drift check
  * must not propose to drop them.
  */
-export const SQL_ONLY_TABLES: (string | RegExp)[] = [/^usage_events(_.*)?$/, /^bench_/];
+export const SQL_ONLY_TABLES: (string | RegExp)[] = [/^usage_events(_.*)?$/, /^bench_/, /^usage_event_keys$/, /^usage_rollup_(dirty|periods)$/];
 
 /**
  * The one MikroORM configuration. Migrations are a fixed list compiled with the code (no glob

@@ -12,6 +12,14 @@ const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/);
 
 export const JOBS = {
   'platform.purge-idempotency-keys': { queue: 'platform', payload: z.object({}).strict() },
+  'metering.rollup': { queue: 'metering', payload: z.object({ organization_id: uuid }).strict() },
+  'metering.sweep': { queue: 'metering', payload: z.object({}).strict() },
+  'metering.attribution-sweep': { queue: 'metering', payload: z.object({}).strict() },
+  'ledger.recognize-revenue': { queue: 'ledger', payload: z.object({ organization_id: uuid, period }).strict() },
+  'subscriptions.extend-periods': { queue: 'billing', payload: z.object({}).strict() },
+  'subscriptions.apply-due-changes': { queue: 'billing', payload: z.object({}).strict() },
+  'webhooks.dispatch-outbox': { queue: 'webhooks', payload: z.object({}).strict() },
+  'webhooks.deliver': { queue: 'webhooks', payload: z.object({ deliveryId: uuid }).strict() },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
 
 export type JobName = keyof typeof JOBS;

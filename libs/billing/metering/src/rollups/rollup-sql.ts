@@ -1,0 +1,142 @@
+/**
+ * The set-based SQL of rollups. One definition of "which events a rollup covers and what they
+ * aggregate to" is shared by the write path (recompute), the read-only path (reconciliation, live
+ * allowance state) and the tests.
+ *
+ * Attribution (docs/metering.md): an event belongs to subscription S and billing period P when its
+ * customer is S's customer and P.period_start <= ts < P.period_end and S is in force at ts
+ * (started_at <= ts < ends_at). For each metered product of S's pinned plan version, the product's
+ * meter selects events with `event_name = meter_event_name` whose properties contain every
+ * `meter_filter` pair (jsonb containment: typed equality). Then:
+ *   count         covers every selected event; aggregate = number of events
+ *   sum/max       covers events whose property is a non-negative number (a JSON number or a decimal
+ *                 string "12.5"); aggregate = exact numeric sum / max
+ *   latest        same coverage; aggregate = the value of the event with the latest timestamp
+ *                 (ties: the greatest event_id)
+ *   unique_count  covers events whose property is present and not null; aggregate = number of
+ *                 distinct values (compared as text: 1 and "1" are the same value)
+ * The price key is the value of the product's price_key_label property as text ('' when the product
+ * is unkeyed or the event lacks it). Unkeyed meters always get a row (zeros when nothing matched).
+ * Parameters: [subscription_id, period_start].
+ */
+import { EVENT_DIGEST_SQL } from './digest';
+
+const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
+
+export const ROLLUP_RESULTS_CTE = `
+target as (
+  select s.id as subscription_id, s.organization_id, s.customer_id, s.plan_version_id,
+         bp.period_start, bp.period_end,
+         greatest(bp.period_start, s.started_at) as lo,
+         least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)) as hi
+  from subscriptions s
+  join billing_periods bp on bp.subscription_id = s.id and bp.organization_id = s.organization_id
+  where s.id = ?::uuid and bp.period_start = ?::timestamptz
+),
+meters as (
+  select distinct on (p.id)
+         p.id as product_id, p.key as product_key, p.meter_event_name as event_name,
+         p.meter_aggregation as aggregation, p.meter_property as property,
+         coalesce(p.meter_filter, '{}'::jsonb) as filter,
+         nullif(coalesce(d->>'price_key_label', p.price_key_label), '') as key_label
+  from target t
+  join plan_versions pv on pv.id = t.plan_version_id and pv.organization_id = t.organization_id
+  cross join lateral jsonb_array_elements(pv.document->'products') d
+  join products p on p.organization_id = t.organization_id and p.key = d->>'product_key'
+  where d->>'kind' = 'metered' and p.meter_event_name is not null
+    and p.meter_aggregation in ('count', 'sum', 'max', 'unique_count', 'latest')
+  order by p.id
+),
+selected as (
+  select m.product_id, m.product_key, m.aggregation,
+         coalesce(e.properties->>m.key_label, '') as price_key,
+         e.event_id, e.ts,
+         case when m.aggregation in ('sum', 'max', 'latest') then
+           case jsonb_typeof(e.properties->m.property)
+             when 'number' then (e.properties->m.property)::numeric
+             when 'string' then case when e.properties->>m.property ~ ${NON_NEGATIVE_DECIMAL} then (e.properties->>m.property)::numeric end
+           end
+         end as qty,
+         case when m.aggregation = 'unique_count' then e.properties->>m.property end as uniq
+  from target t
+  join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
+                     and e.ts >= t.lo and e.ts < t.hi
+  join meters m on m.event_name = e.event_name and e.properties @> m.filter
+),
+covered as (
+  select * from selected
+  where aggregation = 'count'
+     or (aggregation = 'unique_count' and uniq is not null)
+     or (aggregation in ('sum', 'max', 'latest') and qty >= 0)
+),
+agg as (
+  select product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
+         count(*)::bigint as event_count,
+         case min(aggregation)
+           when 'count' then count(*)::numeric
+           when 'sum' then coalesce(sum(qty), 0)
+           when 'max' then coalesce(max(qty), 0)
+           when 'unique_count' then count(distinct uniq) filter (where aggregation = 'unique_count')
+           when 'latest' then coalesce((array_agg(qty order by ts desc, event_id desc) filter (where aggregation = 'latest'))[1], 0)
+         end as aggregate,
+         coalesce(bit_xor(${EVENT_DIGEST_SQL}), 0)::bigint as digest
+  from covered
+  group by product_id, price_key
+),
+results as (
+  select product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
+  union all
+  select m.product_id, m.product_key, '', m.aggregation, 0::bigint, 0::numeric, 0::bigint
+  from meters m
+  where m.key_label is null and not exists (select 1 from agg a where a.product_id = m.product_id)
+)`;
+
+/** Read-only: the rollups as they would be recomputed now. Parameters: [subscription_id, period_start]. */
+export const COMPUTE_ROLLUPS_SQL = `
+with ${ROLLUP_RESULTS_CTE}
+select t.organization_id, t.subscription_id, t.period_start, t.period_end,
+       r.product_id, r.product_key, r.price_key, r.aggregation,
+       r.event_count::text as event_count, r.aggregate::text as aggregate, r.digest::text as digest
+from target t cross join results r
+order by r.product_key, r.price_key`;
+
+/**
+ * Recomputes and upserts every rollup of one (subscription, period) in one statement; rollups that
+ * no longer cover anything (a product left the plan) are zeroed, never deleted, so their ids stay
+ * valid for the invoice lines that point at them. Idempotent: any number of runs give the same rows.
+ * Parameters: [subscription_id, period_start].
+ */
+export const RECOMPUTE_ROLLUPS_SQL = `
+with ${ROLLUP_RESULTS_CTE},
+upserted as (
+  insert into usage_rollups (id, created_at, organization_id, subscription_id, period_start, period_end,
+                             product_id, product_key, price_key, aggregation, event_count, aggregate, digest, computed_at)
+  select gen_random_uuid(), statement_timestamp(), t.organization_id, t.subscription_id, t.period_start, t.period_end,
+         r.product_id, r.product_key, r.price_key, r.aggregation, r.event_count, r.aggregate, r.digest, statement_timestamp()
+  from target t cross join results r
+  order by r.product_id, r.price_key
+  on conflict (subscription_id, period_start, product_id, price_key) do update
+    set period_end = excluded.period_end, product_key = excluded.product_key, aggregation = excluded.aggregation,
+        event_count = excluded.event_count, aggregate = excluded.aggregate, digest = excluded.digest,
+        computed_at = excluded.computed_at
+  returning id
+),
+zeroed as (
+  update usage_rollups u
+     set event_count = 0, aggregate = 0, digest = 0, computed_at = statement_timestamp()
+  from target t
+  where u.subscription_id = t.subscription_id and u.period_start = t.period_start
+    and not exists (select 1 from results r where r.product_id = u.product_id and r.price_key = u.price_key)
+  returning u.id
+),
+period_state as (
+  insert into usage_rollup_periods (subscription_id, period_start, organization_id, period_end, computed_at)
+  select t.subscription_id, t.period_start, t.organization_id, t.period_end, statement_timestamp()
+  from target t
+  on conflict (subscription_id, period_start) do update
+    set period_end = excluded.period_end, computed_at = excluded.computed_at
+  returning 1
+)
+select (select count(*) from target)::int as found,
+       (select count(*) from upserted)::int as upserted,
+       (select count(*) from zeroed)::int as zeroed`;

@@ -1,0 +1,278 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { MoneyError } from '@closebook/money';
+import { OutboxService } from '@closebook/platform';
+import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
+import { AllowanceEngine } from '../allowance/allowance-engine';
+import { BillingSources, type SubscriptionRow } from '../catalog/billing-sources';
+import { COMPUTE_ROLLUPS_SQL, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
+
+/**
+ * One rollup as computed from raw events (reconciliation compares these with the stored rows).
+ * Instants are PostgreSQL's text ("2026-11-01 00:00:00+00"), as raw queries return them.
+ */
+export interface RollupValue {
+  subscription_id: string;
+  period_start: string;
+  period_end: string;
+  product_id: string;
+  product_key: string;
+  price_key: string;
+  aggregation: string;
+  event_count: string;
+  aggregate: string;
+  digest: string;
+}
+
+/** A stored rollup, as the usage endpoint and the rating flow read it. */
+export interface StoredRollup extends RollupValue {
+  id: string;
+  computed_at: string;
+}
+
+export interface RecomputeResult {
+  subscription_id: string;
+  period_start: string;
+  /** False when the subscription has no billing period starting at period_start. */
+  found: boolean;
+  /** 'busy': another worker holds this pair right now (try-lock mode only); nothing was done. */
+  status: 'done' | 'busy';
+  rollups: number;
+  /** Whether the dirty mark was cleared (it stays when events arrived during the recompute). */
+  cleared: boolean;
+  thresholds_emitted: number;
+}
+
+export interface ProcessDirtyResult {
+  processed: number;
+  busy: number;
+  remaining: boolean;
+}
+
+const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOString();
+
+/**
+ * Rollups: kept current from the dirty marks ingest writes, recomputed set-based from raw events,
+ * one (subscription, period) at a time under an advisory lock, so two workers never interleave on
+ * the same pair and a retried or duplicated job recomputes to the same rows.
+ */
+@Injectable()
+export class RollupsService {
+  private readonly logger = new Logger('RollupsService');
+
+  constructor(private readonly outbox: OutboxService, private readonly engine: AllowanceEngine) {}
+
+  /** Recomputes one (subscription, period) now, waiting for any worker holding it. */
+  async recompute(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<RecomputeResult> {
+    return em.transactional((tx) => this.recomputeIn(tx, subscriptionId, iso(periodStart), true));
+  }
+
+  /**
+   * Full recompute of every period of an organization overlapping [from, to) (reconciliation of a
+   * month). Returns one result per (subscription, period).
+   */
+  async recomputeRange(em: EntityManager, organizationId: string, from: Date | string, to: Date | string): Promise<RecomputeResult[]> {
+    const pairs = await em.execute<{ subscription_id: string; period_start: string }[]>(
+      `select bp.subscription_id, bp.period_start from billing_periods bp
+       where bp.organization_id = ? and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz
+       order by bp.subscription_id, bp.period_start`,
+      [organizationId, iso(to), iso(from)],
+    );
+    const out: RecomputeResult[] = [];
+    for (const p of pairs) out.push(await this.recompute(em, p.subscription_id, p.period_start));
+    return out;
+  }
+
+  /** Read-only: the rollups of one (subscription, period) as raw events give them now. */
+  async compute(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<RollupValue[]> {
+    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_SQL, [subscriptionId, iso(periodStart)]);
+  }
+
+  /** The stored rollups of one (subscription, period). */
+  async stored(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<StoredRollup[]> {
+    return em.execute<StoredRollup[]>(
+      `select id, subscription_id, period_start, period_end, product_id, product_key, price_key, aggregation,
+              event_count::text as event_count, aggregate::text as aggregate, digest::text as digest, computed_at
+       from usage_rollups where subscription_id = ?::uuid and period_start = ?::timestamptz
+       order by product_key, price_key`,
+      [subscriptionId, iso(periodStart)],
+    );
+  }
+
+  /** When the pair was last rolled up (null: never) and whether events are waiting for the next recompute. */
+  async freshness(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<{ computed_at: string | null; dirty: boolean }> {
+    const [row] = await em.execute<{ computed_at: string | null; dirty: boolean }[]>(
+      `select (select computed_at from usage_rollup_periods where subscription_id = ?::uuid and period_start = ?::timestamptz) as computed_at,
+              exists (select 1 from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz) as dirty`,
+      [subscriptionId, iso(periodStart), subscriptionId, iso(periodStart)],
+    );
+    return row;
+  }
+
+  /**
+   * Marks pairs for recompute: one period, or every period of the subscription. For modules that
+   * change what a rollup covers (a plan or meter change, a backdated subscription).
+   */
+  async markDirty(em: EntityManager, subscriptionId: string, periodStart?: Date | string): Promise<number> {
+    const rows = await em.execute<{ n: number }[]>(
+      `with m as (
+         insert into usage_rollup_dirty (subscription_id, period_start, organization_id)
+         select bp.subscription_id, bp.period_start, bp.organization_id from billing_periods bp
+         where bp.subscription_id = ?::uuid and (?::timestamptz is null or bp.period_start = ?::timestamptz)
+         order by 1, 2
+         on conflict (subscription_id, period_start) do update
+           set version = nextval('usage_rollup_dirty_version_seq'), marked_at = now()
+         returning 1)
+       select count(*)::int as n from m`,
+      [subscriptionId, periodStart ? iso(periodStart) : null, periodStart ? iso(periodStart) : null],
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * Marks the current periods that were never rolled up (a subscription created or backdated after
+   * its customer's events arrived, a period row created after the events of its first minutes).
+   */
+  async markUnrolledCurrentPeriods(em: EntityManager, now: Date = new Date()): Promise<number> {
+    const rows = await em.execute<{ n: number }[]>(
+      `with m as (
+         insert into usage_rollup_dirty (subscription_id, period_start, organization_id)
+         select bp.subscription_id, bp.period_start, bp.organization_id from billing_periods bp
+         where bp.period_start <= ?::timestamptz and bp.period_end > ?::timestamptz
+           and not exists (select 1 from usage_rollup_periods rp
+                           where rp.subscription_id = bp.subscription_id and rp.period_start = bp.period_start)
+         order by 1, 2
+         on conflict (subscription_id, period_start) do nothing
+         returning 1)
+       select count(*)::int as n from m`,
+      [now.toISOString(), now.toISOString()],
+    );
+    return rows[0].n;
+  }
+
+  /**
+   * Recomputes dirty pairs (of one organization, or all) until none is left or the time budget is
+   * spent. Pairs another worker holds are skipped: that worker clears only the mark it read, so a
+   * newer mark survives for the next run.
+   */
+  async processDirty(em: EntityManager, opts: { organizationId?: string; budgetMs?: number; batch?: number } = {}): Promise<ProcessDirtyResult> {
+    const deadline = Date.now() + (opts.budgetMs ?? 20_000);
+    const batch = opts.batch ?? 100;
+    const attempted = new Set<string>();
+    let processed = 0;
+    let busy = 0;
+    for (;;) {
+      const rows = await em.execute<{ subscription_id: string; period_start: string }[]>(
+        `select subscription_id, period_start from usage_rollup_dirty
+         where (?::uuid is null or organization_id = ?::uuid)
+         order by marked_at limit ?`,
+        [opts.organizationId ?? null, opts.organizationId ?? null, batch + attempted.size],
+      );
+      const fresh = rows.filter((r) => !attempted.has(`${r.subscription_id}|${iso(r.period_start)}`));
+      if (fresh.length === 0) return { processed, busy, remaining: rows.length > 0 };
+      for (const r of fresh) {
+        if (Date.now() > deadline) return { processed, busy, remaining: true };
+        const key = `${r.subscription_id}|${iso(r.period_start)}`;
+        const res = await em.transactional((tx) => this.recomputeIn(tx, r.subscription_id, iso(r.period_start), false));
+        if (res.status === 'busy' || !res.cleared) attempted.add(key);
+        if (res.status === 'busy') busy++;
+        else processed++;
+      }
+    }
+  }
+
+  private async recomputeIn(tx: EntityManager, subscriptionId: string, periodStart: string, wait: boolean): Promise<RecomputeResult> {
+    const lockKey = `usage_rollup:${subscriptionId}:${periodStart}`;
+    if (wait) {
+      await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [lockKey]);
+    } else {
+      const [lock] = await tx.execute<{ ok: boolean }[]>('select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok', [lockKey]);
+      if (!lock.ok) return { subscription_id: subscriptionId, period_start: periodStart, found: false, status: 'busy', rollups: 0, cleared: false, thresholds_emitted: 0 };
+    }
+    // The mark is read before the recompute: every event committed with this version (or earlier)
+    // is visible to the statement below, which takes its snapshot after this one.
+    const [mark] = await tx.execute<{ version: string }[]>(
+      'select version::text as version from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz',
+      [subscriptionId, periodStart],
+    );
+    const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number }[]>(RECOMPUTE_ROLLUPS_SQL, [subscriptionId, periodStart]);
+    let emitted = 0;
+    if (res.found > 0) emitted = await this.emitThresholds(tx, subscriptionId, periodStart);
+    let cleared = false;
+    if (mark) {
+      const deleted = await tx.execute<{ n: number }[]>(
+        `with d as (delete from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz and version = ?::bigint returning 1)
+         select count(*)::int as n from d`,
+        [subscriptionId, periodStart, mark.version],
+      );
+      cleared = deleted[0].n === 1;
+    }
+    return {
+      subscription_id: subscriptionId,
+      period_start: periodStart,
+      found: res.found > 0,
+      status: 'done',
+      rollups: res.upserted + res.zeroed,
+      cleared,
+      thresholds_emitted: emitted,
+    };
+  }
+
+  /**
+   * `allowance.threshold_reached` once per threshold (80%, 100%) per dimension per period: the
+   * outbox dedupe key makes "once" a database guarantee, in the rollup's transaction.
+   */
+  private async emitThresholds(tx: EntityManager, subscriptionId: string, periodStart: string): Promise<number> {
+    const sub = await BillingSources.subscriptionById(tx, subscriptionId);
+    if (!sub) return 0;
+    const period = await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart));
+    if (!period) return 0;
+    let states;
+    try {
+      const rollups = await this.stored(tx, subscriptionId, periodStart);
+      const usage = rollups.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
+      states = await this.engine.states(tx, sub, period, usage);
+    } catch (err) {
+      // A plan the rating core refuses must not stop the rollups; the invoice run reports it.
+      if (!(err instanceof MoneyError)) throw err;
+      this.logger.warn({ err, subscriptionId, periodStart }, 'allowance thresholds skipped');
+      return 0;
+    }
+    let emitted = 0;
+    for (const d of states.dimensions) {
+      for (const threshold of thresholdsReached(d)) {
+        const ok = await this.outbox.emit(tx, {
+          organizationId: sub.organizationId,
+          type: 'allowance.threshold_reached',
+          dedupeKey: `allowance.threshold_reached:${sub.id}:${periodStart}:${d.product_key}:${d.price_key ?? '-'}:${threshold}`,
+          payload: thresholdPayload(sub, period.start, period.end, d, threshold),
+        });
+        if (ok) emitted++;
+      }
+    }
+    return emitted;
+  }
+}
+
+function thresholdPayload(
+  sub: SubscriptionRow,
+  start: Date,
+  end: Date,
+  d: DimensionState,
+  threshold: number,
+): Record<string, unknown> {
+  return {
+    subscription_id: sub.id,
+    customer_id: sub.customerId,
+    period: { start: start.toISOString(), end: end.toISOString() },
+    product_key: d.product_key,
+    price_key: d.price_key,
+    unit: d.unit,
+    threshold,
+    included: d.included,
+    rolled_over: d.rolled_over,
+    used: d.used,
+    percent_used: d.percent_used,
+    capped: d.capped,
+  };
+}
