@@ -6,7 +6,7 @@ export class Migration20261123200000_metering extends Migration {
     this.addSql(`create table "usage_rollups" ("id" uuid not null, "created_at" timestamptz not null default now(), "organization_id" uuid not null, "subscription_id" uuid not null, "period_start" timestamptz not null, "period_end" timestamptz not null, "product_id" uuid not null, "product_key" text not null, "price_key" text not null, "aggregation" text not null, "event_count" bigint not null, "aggregate" numeric not null, "digest" bigint not null, "computed_at" timestamptz not null, constraint "usage_rollups_pkey" primary key ("id"));`);
     this.addSql(`create index "usage_rollups_organization_id_index" on "usage_rollups" ("organization_id");`);
     this.addSql(`create index "usage_rollups_organization_id_period_start_index" on "usage_rollups" ("organization_id", "period_start");`);
-    this.addSql(`alter table "usage_rollups" add constraint "usage_rollups_subscription_id_period_start_product_id_price_key_unique" unique ("subscription_id", "period_start", "product_id", "price_key");`);
+    this.addSql(`alter table "usage_rollups" add constraint "usage_rollups_natural_key_unique" unique ("subscription_id", "period_start", "product_id", "price_key");`);
     this.addSql(`alter table "usage_rollups" add constraint "usage_rollups_aggregation_check" check("aggregation" in ('count', 'sum', 'max', 'unique_count', 'latest'));`);
 
     // Hand-written: what the entity metadata cannot express (SQL-only tables, partitions, functions,

@@ -183,6 +183,17 @@ describe('POST /v1/events', () => {
     expect(await stored(t.orgId)).toBe(3);
   });
 
+  it('stores an event once when the same batch is sent by several clients at the same time', async () => {
+    const { t, customer } = await setup();
+    const events = Array.from({ length: 2000 }, (_, i) => event(customer, `race-${i}`, i));
+    const reversed = [...events].reverse();
+    const answers = await Promise.all([t.send(events), t.send(reversed), t.send(events), t.send(reversed)]);
+    for (const a of answers) expect(a.status).toBe(200);
+    expect(answers.reduce((n, a) => n + a.body.accepted, 0)).toBe(2000);
+    expect(answers.reduce((n, a) => n + a.body.duplicates, 0)).toBe(6000);
+    expect(await stored(t.orgId)).toBe(2000);
+  });
+
   it('replays a retried POST with the same Idempotency-Key', async () => {
     const { t, customer } = await setup();
     const events = [event(customer, 'idem-1'), event(customer, 'idem-2')];

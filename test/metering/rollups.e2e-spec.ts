@@ -255,6 +255,21 @@ describe('rollups', () => {
       expect(await sql(api, 'select 1 from usage_rollup_dirty where subscription_id = ?', [subscriptionId])).toHaveLength(0);
     });
 
+    it('recomputes every period of a month for reconciliation, and compute() agrees with the stored rows', async () => {
+      const { t, subscriptionId } = await withEvents();
+      const svc = api.app.get(RollupsService);
+      const em = api.orm.em.fork() as EntityManager;
+      const month = periodStart.toISOString().slice(0, 7);
+      const results = await svc.recomputeMonth(em, t.orgId, month);
+      expect(results).toEqual([expect.objectContaining({ subscription_id: subscriptionId, found: true, status: 'done', cleared: true })]);
+      const computed = await svc.compute(em, subscriptionId, periodStart);
+      const saved = await svc.stored(em, subscriptionId, periodStart);
+      expect(computed.map((r) => [r.product_key, r.price_key, r.event_count, r.aggregate, r.digest])).toEqual(
+        saved.map((r) => [r.product_key, r.price_key, r.event_count, r.aggregate, r.digest]),
+      );
+      await expect(svc.recomputeMonth(em, t.orgId, '2026-13')).rejects.toThrow(/YYYY-MM/);
+    });
+
     it('keeps a mark made during a recompute (version check), so the next run includes its events', async () => {
       const { t, subscriptionId, at } = await withEvents();
       const [{ version }] = await sql<{ version: string }>(api, 'select version::text as version from usage_rollup_dirty where subscription_id = ?', [subscriptionId]);

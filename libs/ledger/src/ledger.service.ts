@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { getCurrency, Money } from '@closebook/money';
 import { AuditService, ConflictError, NotFoundError, UnprocessableError } from '@closebook/platform';
-import { ACCOUNTS, STANDARD_CHART, accountDefinition } from './chart';
+import { ACCOUNTS, STANDARD_CHART } from './chart';
 import { addPeriods, firstDay, periodOf, toDate, type DateString, type PeriodString } from './dates';
 import { LedgerInputError } from './errors';
 import {
@@ -240,7 +240,7 @@ export class LedgerService {
         description: `Reversal of "${original.description}": ${reason}`.slice(0, 1000),
         correctsPeriod: null,
         reversesEntryId: original.id,
-        lines: reversedLines(original.lines.map((l) => ({ ...l, memo: l.memo }))),
+        lines: reversedLines(original.lines),
       };
       const [posted] = await this.write(tx, [entry]);
       if (posted.created) {
@@ -498,7 +498,3 @@ function keyConflict(key: string): ConflictError {
   return new ConflictError('ledger_key_conflict', `entry key ${JSON.stringify(key)} was already posted with different lines`, 'key');
 }
 
-/** The chart entry of a code (name, type, normal balance) — for presenting lines. */
-export function accountName(code: string): string {
-  return accountDefinition(code)?.name ?? code;
-}

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Cron } from '@nestjs/schedule';
-import { CreateRequestContext, MikroORM } from '@mikro-orm/core';
+import { CreateRequestContext } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { JobHandler, type JobPayload } from '@closebook/platform';
 import { addPeriods, periodOf, todayUtc } from './dates';
@@ -16,9 +16,8 @@ export class RevenueRecognitionJobs {
 
   constructor(
     private readonly recognition: RevenueRecognitionService,
+    // Also what @CreateRequestContext forks for the scheduled method.
     private readonly em: EntityManager,
-    // Used by @CreateRequestContext on the scheduled method.
-    private readonly orm: MikroORM,
   ) {}
 
   @JobHandler('ledger.recognize-revenue')

@@ -7,11 +7,21 @@ export * from './entities/subscription.entity';
 export * from './entities/subscription-addon.entity';
 export * from './entities/subscription-change.entity';
 export * from './entities/billing-period.entity';
+export * from './entities/on-demand-charge.entity';
+export { SubscriptionHooks } from './subscription-hooks';
+export type { SubscriptionLifecycleHook } from './subscription-hooks';
 export { CustomersService } from './customers.service';
 export type { CreateCustomerInput } from './customers.service';
-export { SubscriptionsService } from './subscriptions.service';
+export { SubscriptionsService, toRatingState } from './subscriptions.service';
 export type {
   CreateSubscriptionInput,
+  PlanChangeInput,
+  PlanChangeTiming,
+  PlanChangeDecision,
+  CancelInput,
+  ChargeInput,
+  RatedState,
+  StateSegmentAt,
   SeatsChangeInput,
   AddonChangeInput,
   SubscriptionStateAt,

@@ -11,10 +11,12 @@ import { CustomersService } from './customers.service';
 import { SubscriptionsService } from './subscriptions.service';
 import { BillingPeriodsService } from './billing-periods.service';
 import { SubscriptionsJobs } from './subscriptions.jobs';
+import { OnDemandCharge } from './entities/on-demand-charge.entity';
+import { SubscriptionHooks } from './subscription-hooks';
 
-export const SUBSCRIPTIONS_ENTITIES = [Customer, Subscription, SubscriptionAddon, SubscriptionChange, BillingPeriod];
+export const SUBSCRIPTIONS_ENTITIES = [Customer, Subscription, SubscriptionAddon, SubscriptionChange, BillingPeriod, OnDemandCharge];
 
-const services = [CustomersService, SubscriptionsService, BillingPeriodsService];
+const services = [CustomersService, SubscriptionsService, BillingPeriodsService, SubscriptionHooks];
 
 /**
  * Customers, subscriptions, add-ons, recorded changes and billing periods (SPEC §2). Its job

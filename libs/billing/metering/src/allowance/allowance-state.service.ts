@@ -45,12 +45,12 @@ export class AllowanceStateService {
 
     const fresh = await this.rollups.freshness(em, sub.id, period.start);
     let usage: DimensionUsage[];
-    let asOf: Date;
+    let asOf: Date | string;
     let source: 'rollups' | 'live';
     const stored = await this.rollups.stored(em, sub.id, period.start);
     const storedEvents = stored.reduce((n, r) => n + Number(r.event_count), 0);
     if ((fresh.dirty || !fresh.computed_at) && storedEvents <= LIVE_ESTIMATE_MAX_EVENTS) {
-      const [now] = await em.execute<{ now: Date }[]>('select statement_timestamp() as now');
+      const [now] = await em.execute<{ now: string }[]>('select statement_timestamp() as now');
       const live = await this.rollups.compute(em, sub.id, period.start);
       usage = live.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
       asOf = now.now;

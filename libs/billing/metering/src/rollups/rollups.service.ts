@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MoneyError } from '@closebook/money';
-import { OutboxService } from '@closebook/platform';
+import { OutboxService, ValidationError } from '@closebook/platform';
 import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
 import { AllowanceEngine } from '../allowance/allowance-engine';
 import { BillingSources, type SubscriptionRow } from '../catalog/billing-sources';
@@ -81,6 +81,15 @@ export class RollupsService {
     const out: RecomputeResult[] = [];
     for (const p of pairs) out.push(await this.recompute(em, p.subscription_id, p.period_start));
     return out;
+  }
+
+  /** Full recompute of the periods overlapping a calendar month `YYYY-MM` (UTC). */
+  async recomputeMonth(em: EntityManager, organizationId: string, month: string): Promise<RecomputeResult[]> {
+    const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
+    if (!m) throw new ValidationError('invalid_value', 'month must be YYYY-MM', 'period');
+    const from = new Date(Date.UTC(+m[1], +m[2] - 1, 1));
+    const to = new Date(Date.UTC(+m[1], +m[2], 1));
+    return this.recomputeRange(em, organizationId, from, to);
   }
 
   /** Read-only: the rollups of one (subscription, period) as raw events give them now. */

@@ -11,7 +11,7 @@ export type MeterAggregation = (typeof METER_AGGREGATIONS)[number];
  * recomputes (upsert on the natural key), so invoice lines can point at it.
  */
 @Entity({ tableName: 'usage_rollups' })
-@Unique({ properties: ['subscriptionId', 'periodStart', 'productId', 'priceKey'] })
+@Unique({ name: 'usage_rollups_natural_key_unique', properties: ['subscriptionId', 'periodStart', 'productId', 'priceKey'] })
 @Index({ properties: ['organizationId', 'periodStart'] })
 export class UsageRollup extends TenantEntity {
   @Property({ type: 'uuid' })

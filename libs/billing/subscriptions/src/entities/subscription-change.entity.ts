@@ -8,7 +8,8 @@ export type SubscriptionChangeKind = (typeof SUBSCRIPTION_CHANGE_KINDS)[number];
 /**
  * A change of a subscription with the instant it takes effect (its money effect is rated from
  * these rows). `applied_at` is when the subscription's current state took it in: at once for a
- * change effective now or in the past, by the scheduler for a future one.
+ * change effective now or in the past, by the scheduler for a future one. A scheduled change may be
+ * canceled before it takes effect (`canceled_at`); canceled changes are kept (history) and ignored.
  */
 @Entity({ tableName: 'subscription_changes' })
 @Index({ properties: ['subscriptionId', 'effectiveAt'] })
@@ -28,4 +29,7 @@ export class SubscriptionChange extends TenantEntity {
 
   @Property({ type: 'timestamptz', nullable: true })
   appliedAt?: Date | null;
+
+  @Property({ type: 'timestamptz', nullable: true })
+  canceledAt?: Date | null;
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// npm run bench -- <name> [options]: runs the compiled benchmark bench/<name>.ts (built by prebench).
+require('../scripts/register-paths');
+const name = process.argv[2];
+const benchmarks = { ingest: '../dist/bench/ingest.js' };
+if (!benchmarks[name]) {
+  console.error(`usage: npm run bench -- <${Object.keys(benchmarks).join('|')}> [options]`);
+  process.exit(2);
+}
+require(benchmarks[name])
+  .main(process.argv.slice(3))
+  .then(() => process.exit(0))
+  .catch((e) => {
+    console.error(`[bench] ${e.stack || e.message}`);
+    process.exit(1);
+  });
