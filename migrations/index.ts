@@ -5,9 +5,10 @@ import { Migration20261123190100_webhooks } from './Migration20261123190100_webh
 import { Migration20261123190500_ledger } from './Migration20261123190500_ledger';
 import { Migration20261123191500_catalog_subscriptions } from './Migration20261123191500_catalog_subscriptions';
 import { Migration20261123200000_metering } from './Migration20261123200000_metering';
+import { Migration20261123210000_invoicing } from './Migration20261123210000_invoicing';
 
 /**
  * Every migration, in order. A fixed list (rather than a folder glob) so the same code runs from
  * TypeScript in tests and from compiled JavaScript in production.
  */
-export const MIGRATIONS: { name: string; class: Constructor<Migration> }[] = [{ name: 'Migration20261123182311_platform', class: Migration20261123182311_platform }, { name: 'Migration20261123190100_webhooks', class: Migration20261123190100_webhooks }, { name: 'Migration20261123190500_ledger', class: Migration20261123190500_ledger }, { name: 'Migration20261123191500_catalog_subscriptions', class: Migration20261123191500_catalog_subscriptions }, { name: 'Migration20261123200000_metering', class: Migration20261123200000_metering }];
+export const MIGRATIONS: { name: string; class: Constructor<Migration> }[] = [{ name: 'Migration20261123182311_platform', class: Migration20261123182311_platform }, { name: 'Migration20261123190100_webhooks', class: Migration20261123190100_webhooks }, { name: 'Migration20261123190500_ledger', class: Migration20261123190500_ledger }, { name: 'Migration20261123191500_catalog_subscriptions', class: Migration20261123191500_catalog_subscriptions }, { name: 'Migration20261123200000_metering', class: Migration20261123200000_metering }, { name: 'Migration20261123210000_invoicing', class: Migration20261123210000_invoicing }];

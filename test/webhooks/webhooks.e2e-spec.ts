@@ -203,6 +203,24 @@ describe('webhooks', () => {
     expect(receiver.on(path)).toHaveLength(1);
   });
 
+  it('sends a pending delivery whose job was lost (a crash between commit and enqueue)', async () => {
+    const org = await api.newOrg('Webhooks lost job');
+    const path = receiver.path('lost');
+    const ep = await createEndpoint(org.adminKey, path, ['exception.escalated']);
+    const messageId = await emit(org.orgId, 'exception.escalated', { exception_id: randomUUID() }, false);
+    // What a dispatch that died before enqueueing leaves behind: the delivery row, no job, overdue.
+    const em = api.orm.em.fork();
+    await em.execute(`update outbox_messages set dispatched_at = now() where id = ?`, [messageId]);
+    await em.execute(
+      `insert into webhook_deliveries (id, organization_id, created_at, message_id, endpoint_id, event_type, status, attempt_count, manual_retries, next_attempt_at)
+       values (?, ?, now(), ?, ?, 'exception.escalated', 'pending', 0, 0, now() - interval '1 minute')`,
+      [randomUUID(), org.orgId, messageId, ep.id],
+    );
+    await worker.get(WebhookDispatchTrigger).kick();
+    await waitForStatus(org.adminKey, ep.id, 'succeeded');
+    expect(receiver.on(path)).toHaveLength(1);
+  });
+
   it('marks a delivery failed after its last attempt, and an operator retry delivers it', async () => {
     const settings = [worker.get(WebhookSettings), api.app.get(WebhookSettings)];
     const attempts = settings.map((s) => s.attempts);

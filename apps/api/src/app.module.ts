@@ -7,9 +7,10 @@ import { CatalogHttpModule } from './catalog/catalog-http.module';
 import { CustomersHttpModule } from './customers/customers-http.module';
 import { LedgerHttpModule } from './ledger/ledger-http.module';
 import { MeteringHttpModule } from './metering/metering-http.module';
+import { InvoicingHttpModule } from './invoicing/invoicing-http.module';
 
 @Module({
-  imports: [LoggingModule, PlatformModule, PlatformHttpModule, WebhooksHttpModule, CatalogHttpModule, CustomersHttpModule, LedgerHttpModule, MeteringHttpModule],
+  imports: [LoggingModule, PlatformModule, PlatformHttpModule, WebhooksHttpModule, CatalogHttpModule, CustomersHttpModule, LedgerHttpModule, MeteringHttpModule, InvoicingHttpModule],
   providers: [
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },

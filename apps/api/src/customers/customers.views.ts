@@ -88,8 +88,9 @@ const changeView = z.object({
   kind: z.enum(SUBSCRIPTION_CHANGE_KINDS),
   effective_at: z.string(),
   data: z.record(z.string(), z.unknown()),
-  status: z.enum(['applied', 'scheduled']),
+  status: z.enum(['applied', 'scheduled', 'canceled']),
   applied_at: z.string().nullable(),
+  canceled_at: z.string().nullable(),
   created_at: z.string(),
 });
 
@@ -143,8 +144,9 @@ export function presentChange(c: SubscriptionChange, asOf: Date): z.infer<typeof
     kind: c.kind,
     effective_at: iso(c.effectiveAt),
     data: c.data,
-    status: c.effectiveAt <= asOf ? 'applied' : 'scheduled',
+    status: c.canceledAt ? 'canceled' : c.effectiveAt <= asOf ? 'applied' : 'scheduled',
     applied_at: isoOrNull(c.appliedAt),
+    canceled_at: isoOrNull(c.canceledAt),
     created_at: iso(c.createdAt),
   };
 }

@@ -26,13 +26,8 @@ export { UsageService } from './rollups/usage.service';
 export type { UsageView } from './rollups/usage.service';
 export { digestOf, eventDigest } from './rollups/digest';
 
-export {
-  allowanceStates,
-  thresholdsReached,
-  meteredProductsOf,
-  ALLOWANCE_THRESHOLDS,
-} from './allowance/allowance-calculator';
-export type { AllowanceStateInput, AllowanceStates, DimensionState, DimensionUsage, UnpricedUsage, AllowanceThreshold } from './allowance/allowance-calculator';
+export { periodAllowanceStates, thresholdsReached, meteredProductsOf, ALLOWANCE_THRESHOLDS } from './allowance/allowance-calculator';
+export type { PeriodAllowanceInput, AllowanceStates, DimensionState, DimensionUsage, UnpricedUsage, AllowanceThreshold } from './allowance/allowance-calculator';
 export { AllowanceStateService, LIVE_ESTIMATE_MAX_EVENTS } from './allowance/allowance-state.service';
 export type { AllowanceStateView } from './allowance/allowance-state.service';
 export { AllowanceEngine, ALLOWANCE_GRANTS_SOURCE, TableAllowanceGrantsSource } from './allowance/allowance-engine';

@@ -433,6 +433,11 @@ export class SubscriptionsService {
     return applied;
   }
 
+  /** The subscription row (404 for another organization's or an unknown id). */
+  async byId(em: EntityManager, organizationId: string, id: string): Promise<Subscription> {
+    return this.find(em, organizationId, id);
+  }
+
   /** The subscription row, locked for a change (404 for another organization's). */
   async lockForChange(em: EntityManager, organizationId: string, id: string): Promise<Subscription> {
     return this.find(em, organizationId, id, true);

@@ -25,13 +25,17 @@ export function checkHandlers(found: Map<string, string[]>): void {
 }
 
 /**
- * Finds the `@JobHandler` methods, checks them against the registry at bootstrap, and runs each job
- * in its own MikroORM context and request scope, after validating its payload.
+ * Finds the `@JobHandler` methods and runs each job in its own MikroORM context and request scope,
+ * after validating its payload. The worker calls `assertComplete()` at start: every registered job
+ * must have exactly one handler there. Other apps (API, CLI) hold only some handlers and may run
+ * those in-process.
  */
 @Injectable()
 export class JobDispatcher implements OnApplicationBootstrap {
   private readonly logger = new Logger('JobDispatcher');
   private handlers = new Map<string, Handler>();
+  private found = new Map<string, string[]>();
+  private discovered = false;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -41,6 +45,17 @@ export class JobDispatcher implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
+    this.discover();
+  }
+
+  /** Fails unless every registered job has exactly one handler and no handler names an unknown job. */
+  assertComplete(): void {
+    this.discover();
+    checkHandlers(this.found);
+  }
+
+  private discover(): void {
+    if (this.discovered) return;
     const found = new Map<string, string[]>();
     const handlers = new Map<string, Handler>();
     for (const wrapper of this.discovery.getProviders()) {
@@ -54,8 +69,12 @@ export class JobDispatcher implements OnApplicationBootstrap {
         handlers.set(name, (instance[method] as Handler).bind(instance));
       }
     }
-    checkHandlers(found);
+    for (const [name, owners] of found) {
+      if (owners.length > 1) throw new JobRegistryError(`job "${name}" has ${owners.length} handlers: ${owners.join(', ')}`);
+    }
+    this.found = found;
     this.handlers = handlers;
+    this.discovered = true;
   }
 
   async dispatch(job: Job): Promise<unknown> {

@@ -18,6 +18,12 @@ export const JOBS = {
   'ledger.recognize-revenue': { queue: 'ledger', payload: z.object({ organization_id: uuid, period }).strict() },
   'subscriptions.extend-periods': { queue: 'billing', payload: z.object({}).strict() },
   'subscriptions.apply-due-changes': { queue: 'billing', payload: z.object({}).strict() },
+  // Invoicing (libs/billing/invoicing): period-end flows (parent rate-period, children rate-batch), draft windows, late usage.
+  'invoicing.period-end': { queue: 'billing', payload: z.object({ organization_id: uuid.optional() }).strict() },
+  'invoicing.rate-period': { queue: 'billing', payload: z.object({ organization_id: uuid, period_end: z.iso.date() }).strict() },
+  'invoicing.rate-batch': { queue: 'billing', payload: z.object({ organization_id: uuid, period_end: z.iso.date(), billing_period_ids: z.array(uuid).min(1).max(1000) }).strict() },
+  'invoicing.finalize-due': { queue: 'billing', payload: z.object({}).strict() },
+  'invoicing.watch-usage': { queue: 'billing', payload: z.object({ organization_id: uuid.optional() }).strict() },
   'webhooks.dispatch-outbox': { queue: 'webhooks', payload: z.object({}).strict() },
   'webhooks.deliver': { queue: 'webhooks', payload: z.object({ deliveryId: uuid }).strict() },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;

@@ -78,7 +78,12 @@ export class LateUsage extends TenantEntity {
 
   /** The re-rated usage lines' steps (current, then previous), replayable with replayLine. */
   @Property({ type: 'jsonb' })
-  steps!: { current: { line_key: string; amount: string; steps: Step[] }[]; previous: { line_key: string; amount: string; steps: Step[] }[] };
+  steps!: {
+    current: { line_key: string; amount: string; steps: Step[] }[];
+    previous: { line_key: string; amount: string; steps: Step[] }[];
+    /** When the period could not be re-rated (the amount is then 0 and the exception says why). */
+    error?: { code: string; message: string };
+  };
 
   @Enum({ items: [...LATE_USAGE_STATUSES], default: 'open' })
   status: Opt<LateUsageStatus> = 'open';

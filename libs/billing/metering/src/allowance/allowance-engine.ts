@@ -1,14 +1,16 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { SubscriptionsService } from '@closebook/subscriptions';
-import type { AllowanceGrant } from '@closebook/rating';
-import { BillingSources, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
-import { allowanceStates, type AllowanceStates, type DimensionUsage } from './allowance-calculator';
+import { CatalogService } from '@closebook/catalog';
+import { SubscriptionsService, toRatingState } from '@closebook/subscriptions';
+import type { AllowanceGrant, RatingPlanVersion, StateSegment, TransitionKind } from '@closebook/rating';
+import type { PeriodRow, SubscriptionRow } from '../catalog/billing-sources';
+import { periodAllowanceStates, type AllowanceStates, type DimensionUsage } from './allowance-calculator';
 
 /**
- * Where carried-in allowance grants come from. Until the rollover ledger lands (a later issue) the
- * default reads a table `allowance_grants (organization_id, subscription_id, "grant" jsonb)` when it
- * exists — one rollover AllowanceGrant JSON per row — and otherwise grants nothing (rolled_over = 0).
+ * Where carried-in (rollover) allowance grants come from. The default reads the allowance ledger
+ * the invoicing module keeps (`allowance_grants` with `allowance_drawdowns`), when those tables
+ * exist: rollover grants live in the period, with `drawn_before` = what earlier periods drew.
+ * Without them nothing is carried in (rolled_over = 0).
  */
 export interface AllowanceGrantsSource {
   grants(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<AllowanceGrant[]>;
@@ -16,21 +18,33 @@ export interface AllowanceGrantsSource {
 export const ALLOWANCE_GRANTS_SOURCE = Symbol('ALLOWANCE_GRANTS_SOURCE');
 
 export class TableAllowanceGrantsSource implements AllowanceGrantsSource {
-  async grants(em: EntityManager, sub: SubscriptionRow): Promise<AllowanceGrant[]> {
-    const [reg] = await em.execute<{ t: string | null }[]>(`select to_regclass('allowance_grants')::text as t`);
-    if (!reg?.t) return [];
-    const rows = await em.execute<{ grant: AllowanceGrant }[]>(
-      `select "grant" from allowance_grants where organization_id = ?::uuid and subscription_id = ?::uuid and "grant"->>'kind' = 'rollover'`,
-      [sub.organizationId, sub.id],
+  async grants(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<AllowanceGrant[]> {
+    const [reg] = await em.execute<{ g: string | null; d: string | null }[]>(
+      `select to_regclass('allowance_grants')::text as g, to_regclass('allowance_drawdowns')::text as d`,
     );
-    return rows.map((r) => r.grant);
+    if (!reg?.g) return [];
+    const start = period.start.toISOString();
+    const drawn = reg.d
+      ? `(select coalesce(sum(d.drawn), 0) from allowance_drawdowns d
+           where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < ?::timestamptz)::text`
+      : `'0'`;
+    const rows = await em.execute<{ grant: AllowanceGrant; drawn_before: string }[]>(
+      `select g."grant", ${drawn} as drawn_before from allowance_grants g
+       where g.organization_id = ?::uuid and g.subscription_id = ?::uuid and g."grant"->>'kind' = 'rollover'
+         and (g."grant"->>'granted_in_period')::timestamptz <= ?::timestamptz
+         and (g."grant"->>'expires_after_period')::timestamptz >= ?::timestamptz
+       order by g."grant"->>'grant_id'`,
+      [...(reg.d ? [start] : []), sub.organizationId, sub.id, start, start],
+    );
+    return rows.map((r) => ({ ...r.grant, drawn_before: r.drawn_before }));
   }
 }
 
 /**
- * Loads what the allowance state of a (subscription, period) depends on — the pinned plan version,
- * seats in force over the period (from the subscription's recorded changes), carried-in grants —
- * and runs the pure calculator over the given usage quantities.
+ * Loads what the allowance state of a (subscription, period) depends on — the subscription's terms
+ * over the period as segments (plan version, seats, add-ons from its recorded changes, the
+ * subscriptions module's rule), the pinned plan documents, carried-in grants — and hands them with
+ * the usage quantities to the pure calculator, which rates them with `ratePeriodInvoice`.
  */
 @Injectable()
 export class AllowanceEngine {
@@ -38,42 +52,49 @@ export class AllowanceEngine {
 
   constructor(
     private readonly subscriptions: SubscriptionsService,
+    private readonly catalog: CatalogService,
     @Optional() @Inject(ALLOWANCE_GRANTS_SOURCE) grantsSource?: AllowanceGrantsSource,
   ) {
     this.grantsSource = grantsSource ?? new TableAllowanceGrantsSource();
   }
 
   async states(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[]): Promise<AllowanceStates> {
-    const plan = await BillingSources.planDocument(em, sub.organizationId, sub.planVersionId);
-    const seatSegments = await this.seatSegments(em, sub, period);
+    const segments = await this.segments(em, sub, period);
     const grants = await this.grantsSource.grants(em, sub, period);
-    return allowanceStates({
+    return periodAllowanceStates({
       subscription_id: sub.id,
-      plan,
-      seats: seatSegments[0].seats,
-      seat_segments: seatSegments,
+      subscription_start: sub.startedAt.toISOString(),
       anchor_day: sub.anchorDay,
       period: { start: period.start.toISOString(), end: period.end.toISOString() },
+      segments,
       usage,
       grants,
     });
   }
 
-  /** Seats at the period start, then at each recorded seat change inside the period (the subscriptions module's rule). */
-  async seatSegments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<{ from: string; seats: number }[]> {
-    const first = await this.subscriptions.stateAt(em, sub.id, period.start, sub.organizationId);
-    const segments = [{ from: period.start.toISOString(), seats: first.seats }];
-    const changes = await em.execute<{ effective_at: Date }[]>(
-      `select distinct effective_at from subscription_changes
-       where subscription_id = ?::uuid and kind = 'seats' and effective_at > ?::timestamptz and effective_at < ?::timestamptz
-       order by effective_at`,
-      [sub.id, period.start.toISOString(), period.end.toISOString()],
-    );
-    for (const c of changes) {
-      const at = new Date(c.effective_at);
-      const state = await this.subscriptions.stateAt(em, sub.id, at, sub.organizationId);
-      if (state.seats !== segments[segments.length - 1].seats) segments.push({ from: at.toISOString(), seats: state.seats });
+  /** The states in force over the period, as the period invoice rates them. */
+  async segments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<StateSegment[]> {
+    const docs = new Map<string, RatingPlanVersion>();
+    const doc = async (id: string) => {
+      if (!docs.has(id)) docs.set(id, await this.catalog.ratingPlanVersion(em, id, sub.organizationId));
+      return docs.get(id)!;
+    };
+    const segs = await this.subscriptions.segments(em, sub.id, period.start, period.end);
+    const out: StateSegment[] = [];
+    for (const s of segs) {
+      const planChange = s.changes.find((c) => c.kind === 'plan');
+      out.push({
+        ...toRatingState(await doc(s.state.planVersionId), s.state.seats, s.state.addons),
+        from: s.from.toISOString(),
+        ...(planChange && out.length ? { transition: planChange.data.direction as TransitionKind } : {}),
+      });
     }
-    return segments;
+    return out;
+  }
+
+  /** The plan versions in force at some point of the period (their metered products are the period's meters). */
+  async planVersionIds(em: EntityManager, subscriptionId: string, period: PeriodRow): Promise<string[]> {
+    const segs = await this.subscriptions.segments(em, subscriptionId, period.start, period.end);
+    return [...new Set(segs.map((s) => s.state.planVersionId))];
   }
 }

@@ -1,10 +1,9 @@
 /**
- * Reads of the catalog and subscription tables metering depends on (owned by those modules):
- * products, plan_versions, customers, subscriptions, billing_periods. Plain SQL against their
- * documented columns, scoped by organization, so metering needs nothing but their schema.
+ * Plain-row reads of the subscriptions module's tables (subscriptions, billing_periods) that the
+ * rollup and allowance paths need by id, in whatever transaction they run. Rules (seats in force,
+ * plan documents, customers by reference) come from that module's and the catalog's services.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { RatingPlanVersion } from '@closebook/rating';
 import { NotFoundError } from '@closebook/platform';
 
 export interface SubscriptionRow {
@@ -26,23 +25,11 @@ export interface PeriodRow {
   seq: number | null;
 }
 
-export interface MeterRow {
-  productId: string;
-  key: string;
-  name: string;
-  eventName: string | null;
-  aggregation: string | null;
-  property: string | null;
-  filter: Record<string, unknown> | null;
-  priceKeyLabel: string | null;
-  unit: string | null;
-}
-
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const isUuid = (s: string) => UUID_RE.test(s);
 
-/** billing_anchor may be stored as a day number or as an instant; either way the usage cycle starts on its UTC day. */
+/** billing_anchor: the day of the month (1..31) usage cycles start on; the start day when unusable. */
 export function anchorDayOf(v: unknown, fallback: Date): number {
   if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 31) return v;
   if (typeof v === 'string' && /^\d{1,2}$/.test(v) && +v >= 1 && +v <= 31) return +v;
@@ -73,40 +60,6 @@ export const BillingSources = {
       [subscriptionId],
     );
     return rows.length ? toSubscription(rows[0]) : null;
-  },
-
-  async planDocument(em: EntityManager, organizationId: string, planVersionId: string): Promise<RatingPlanVersion> {
-    const rows = await em.execute<{ document: RatingPlanVersion }[]>('select document from plan_versions where organization_id = ? and id = ?::uuid', [
-      organizationId,
-      planVersionId,
-    ]);
-    if (!rows.length) throw new NotFoundError('plan version', planVersionId);
-    return rows[0].document;
-  },
-
-  async meters(em: EntityManager, organizationId: string, keys: string[]): Promise<Map<string, MeterRow>> {
-    if (!keys.length) return new Map();
-    const rows = await em.execute<Record<string, unknown>[]>(
-      `select id, key, name, meter_event_name, meter_aggregation, meter_property, meter_filter, price_key_label, unit
-       from products where organization_id = ? and key in (select jsonb_array_elements_text(?::jsonb))`,
-      [organizationId, JSON.stringify(keys)],
-    );
-    return new Map(
-      rows.map((r) => [
-        r.key as string,
-        {
-          productId: r.id as string,
-          key: r.key as string,
-          name: r.name as string,
-          eventName: (r.meter_event_name as string | null) ?? null,
-          aggregation: (r.meter_aggregation as string | null) ?? null,
-          property: (r.meter_property as string | null) ?? null,
-          filter: (r.meter_filter as Record<string, unknown> | null) ?? null,
-          priceKeyLabel: (r.price_key_label as string | null) ?? null,
-          unit: (r.unit as string | null) ?? null,
-        },
-      ]),
-    );
   },
 
   /** The period of the subscription containing `at` (half-open), if any. */

@@ -15,9 +15,12 @@
  *                 (ties: the greatest event_id)
  *   unique_count  covers events whose property is present and not null; aggregate = number of
  *                 distinct values (compared as text: 1 and "1" are the same value)
- * The price key is the value of the product's price_key_label property as text ('' when the product
- * is unkeyed or the event lacks it). Unkeyed meters always get a row (zeros when nothing matched).
- * Parameters: [subscription_id, period_start].
+ * The meters are the metered products of the plan versions in force at some point of the period
+ * (a product dropped by a mid-period plan change still bills its usage at the last plan that had
+ * it). The price key is the value, as text, of the property the plan version prices the product by
+ * (its price_key_label; '' when the product is unkeyed or the event lacks it). Unkeyed meters always
+ * get a row (zeros when nothing matched).
+ * Parameters: [subscription_id, period_start, plan version ids (jsonb array)].
  */
 import { EVENT_DIGEST_SQL } from './digest';
 
@@ -33,19 +36,19 @@ target as (
   join billing_periods bp on bp.subscription_id = s.id and bp.organization_id = s.organization_id
   where s.id = ?::uuid and bp.period_start = ?::timestamptz
 ),
+plans as (select jsonb_array_elements_text(?::jsonb)::uuid as id),
 meters as (
-  select distinct on (p.id)
-         p.id as product_id, p.key as product_key, p.meter_event_name as event_name,
+  select p.id as product_id, p.key as product_key, p.meter_event_name as event_name,
          p.meter_aggregation as aggregation, p.meter_property as property,
          coalesce(p.meter_filter, '{}'::jsonb) as filter,
-         nullif(coalesce(d->>'price_key_label', p.price_key_label), '') as key_label
+         max(nullif(d->>'price_key_label', '')) as key_label
   from target t
-  join plan_versions pv on pv.id = t.plan_version_id and pv.organization_id = t.organization_id
+  join plan_versions pv on pv.organization_id = t.organization_id and pv.id in (select id from plans)
   cross join lateral jsonb_array_elements(pv.document->'products') d
   join products p on p.organization_id = t.organization_id and p.key = d->>'product_key'
   where d->>'kind' = 'metered' and p.meter_event_name is not null
     and p.meter_aggregation in ('count', 'sum', 'max', 'unique_count', 'latest')
-  order by p.id
+  group by p.id, p.key, p.meter_event_name, p.meter_aggregation, p.meter_property, p.meter_filter
 ),
 selected as (
   select m.product_id, m.product_key, m.aggregation,
@@ -91,7 +94,7 @@ results as (
   where m.key_label is null and not exists (select 1 from agg a where a.product_id = m.product_id)
 )`;
 
-/** Read-only: the rollups as they would be recomputed now. Parameters: [subscription_id, period_start]. */
+/** Read-only: the rollups as they would be recomputed now. Parameters: as ROLLUP_RESULTS_CTE. */
 export const COMPUTE_ROLLUPS_SQL = `
 with ${ROLLUP_RESULTS_CTE}
 select t.organization_id, t.subscription_id, t.period_start, t.period_end,

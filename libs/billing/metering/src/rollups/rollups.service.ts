@@ -94,7 +94,7 @@ export class RollupsService {
 
   /** Read-only: the rollups of one (subscription, period) as raw events give them now. */
   async compute(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<RollupValue[]> {
-    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_SQL, [subscriptionId, iso(periodStart)]);
+    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_SQL, [subscriptionId, iso(periodStart), await this.meterPlans(em, subscriptionId, iso(periodStart))]);
   }
 
   /** The stored rollups of one (subscription, period). */
@@ -204,7 +204,8 @@ export class RollupsService {
       'select version::text as version from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz',
       [subscriptionId, periodStart],
     );
-    const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number }[]>(RECOMPUTE_ROLLUPS_SQL, [subscriptionId, periodStart]);
+    const plans = await this.meterPlans(tx, subscriptionId, periodStart);
+    const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number }[]>(RECOMPUTE_ROLLUPS_SQL, [subscriptionId, periodStart, plans]);
     let emitted = 0;
     if (res.found > 0) emitted = await this.emitThresholds(tx, subscriptionId, periodStart);
     let cleared = false;
@@ -225,6 +226,12 @@ export class RollupsService {
       cleared,
       thresholds_emitted: emitted,
     };
+  }
+
+  /** The plan versions in force during the period (JSON array for the rollup SQL); none without a period row. */
+  private async meterPlans(em: EntityManager, subscriptionId: string, periodStart: string): Promise<string> {
+    const period = await BillingSources.periodStarting(em, subscriptionId, new Date(periodStart));
+    return JSON.stringify(period ? await this.engine.planVersionIds(em, subscriptionId, period) : []);
   }
 
   /**

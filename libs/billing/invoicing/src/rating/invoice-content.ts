@@ -1,0 +1,55 @@
+import { createHash } from 'node:crypto';
+import { MoneyError } from '@closebook/money';
+import { canonicalJson, UnprocessableError } from '@closebook/platform';
+import type { RatedInvoice } from '@closebook/rating';
+
+/**
+ * SHA-256 of what an invoice says to its customer: kind, period, currency, every line (key, type,
+ * service period, quantity, unit amount, tiers, exact and rounded amount, description), tax and
+ * totals. Stored with the invoice, so a finalized invoice can be shown to be the one that was rated.
+ */
+export function contentHash(inv: RatedInvoice): string {
+  const content = {
+    kind: inv.kind,
+    subscription_id: inv.subscription_id,
+    currency: inv.currency,
+    period_start: inv.period_start,
+    period_end: inv.period_end,
+    lines: inv.lines.map((l) => ({
+      line_key: l.line_key,
+      type: l.type,
+      product_key: l.product_key,
+      price_key: l.price_key,
+      period_start: l.period_start,
+      period_end: l.period_end,
+      quantity: l.quantity,
+      unit_amount: l.unit_amount,
+      tiers: l.tiers,
+      amount_exact: l.amount_exact,
+      amount: l.amount,
+      description: l.description,
+    })),
+    subtotal: inv.subtotal,
+    tax: inv.tax ? { rate: inv.tax.rate, amount: inv.tax.amount } : null,
+    total: inv.total,
+  };
+  return createHash('sha256').update(canonicalJson(content)).digest('hex');
+}
+
+/**
+ * Runs the pure rating core; a rule it refuses (a plan or state it cannot rate) becomes a 422 with
+ * the core's code in `details.code`, never a 500.
+ */
+export function rate<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof MoneyError) {
+      throw new UnprocessableError('rating_failed', `${what} cannot be rated: ${err.message}`, err.field ?? undefined, { code: err.code });
+    }
+    throw err;
+  }
+}
+
+/** The current transaction's subscription lock: rating, re-rating, finalizing and transitions of one subscription never interleave. */
+export const SUBSCRIPTION_LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended('invoicing:' || ?::text, 0))`;

@@ -1,0 +1,388 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { dec, formatDecimal } from '@closebook/money';
+import { NotFoundError, OrganizationsService, UnprocessableError } from '@closebook/platform';
+import { CatalogService } from '@closebook/catalog';
+import { RollupsService } from '@closebook/metering';
+import {
+  BillingPeriod,
+  Customer,
+  OnDemandCharge,
+  serviceEndBoundary,
+  Subscription,
+  SubscriptionsService,
+  toRatingState,
+} from '@closebook/subscriptions';
+import {
+  ratePeriodInvoice,
+  type AdjustmentInput,
+  type AllowanceGrant,
+  type CreditInput,
+  type OnDemandCharge as RatingCharge,
+  type PeriodInvoice,
+  type PeriodInvoiceInput,
+  type RatedLine,
+  type RatingPlanVersion,
+  type StateSegment,
+  type TransitionKind,
+  type UsageQuantity,
+} from '@closebook/rating';
+import { Invoice, type StoredRatingInput } from '../entities/invoice.entity';
+import { PendingItem } from '../entities/pending-item.entity';
+import { InvoiceRollup } from '../entities/invoice-rollup.entity';
+import { InvoiceWriter, type LineSource, type RollupSnapshot } from './invoice-writer';
+import { rate, SUBSCRIPTION_LOCK_SQL } from './invoice-content';
+
+const iso = (d: Date) => d.toISOString();
+
+/** The inputs of one period rating: what the core rates, what is stored with the invoice, and where lines come from. */
+export interface BuiltPeriodInput {
+  input: PeriodInvoiceInput;
+  stored: StoredRatingInput;
+  rollups: RollupSnapshot[];
+  sources: Map<string, LineSource>;
+}
+
+export interface RatePeriodResult {
+  invoice: Invoice;
+  /** False when the invoice existed already (a retried or duplicated job). */
+  created: boolean;
+}
+
+export interface UpcomingInvoice {
+  subscription_id: string;
+  period: { start: string; end: string };
+  as_of: string;
+  estimate: true;
+  invoice: PeriodInvoice;
+}
+
+/** A unique violation on one of the "one invoice per …" keys: a concurrent rating won. */
+export function isDuplicateInvoice(err: unknown): boolean {
+  const c = (err as { constraint?: string } | null)?.constraint;
+  return c === 'invoices_one_period_invoice' || c === 'invoices_one_opening_invoice' || c === 'invoices_organization_id_source_key_unique';
+}
+
+/**
+ * The period-end rating of one subscription period (SPEC §2–§4): loads what `ratePeriodInvoice`
+ * needs — the states in force over P as segments (plan, seat and add-on changes from
+ * subscription_changes), the rollups of P, the rollover grants carried into P from the allowance
+ * ledger, unbilled on-demand charges and deferred/adjustment/credit items, P+1's state for the
+ * in-advance fees, the customer's tax rate — rates it with the pure core, and writes a draft with
+ * its lines, rollup links and ledger rows in one transaction. Also re-rates drafts whose rollups
+ * changed and computes the upcoming invoice without writing.
+ */
+@Injectable()
+export class PeriodRatingService {
+  constructor(
+    private readonly subscriptions: SubscriptionsService,
+    private readonly catalog: CatalogService,
+    private readonly rollups: RollupsService,
+    private readonly orgs: OrganizationsService,
+    private readonly writer: InvoiceWriter,
+  ) {}
+
+  /**
+   * Rates the period invoice of a billing period that has ended, after every earlier period of the
+   * subscription (the allowance ledger is a chain). Idempotent: an existing invoice is returned
+   * (unique constraint + subscription lock), so a retried or duplicated job has one effect.
+   */
+  async ratePeriod(em: EntityManager, billingPeriodId: string, now = new Date()): Promise<RatePeriodResult> {
+    const target = await em.findOne(BillingPeriod, { id: billingPeriodId });
+    if (!target) throw new NotFoundError('billing period', billingPeriodId);
+    if (target.periodEnd > now) {
+      throw new UnprocessableError('period_not_ended', `billing period ${billingPeriodId} ends at ${iso(target.periodEnd)}`, 'billing_period_id');
+    }
+    const chain = await em.find(BillingPeriod, { subscriptionId: target.subscriptionId, seq: { $lte: target.seq } }, { orderBy: { seq: 'asc' } });
+    let result: RatePeriodResult | null = null;
+    for (const p of chain) result = await this.rateOne(em, p, now);
+    return result as RatePeriodResult;
+  }
+
+  private async rateOne(em: EntityManager, p: BillingPeriod, now: Date): Promise<RatePeriodResult> {
+    const found = await em.findOne(Invoice, { kind: 'period', billingPeriodId: p.id }, { refresh: true });
+    if (found) return { invoice: found, created: false };
+    // Each child refreshes the rollups it rates (metering's recompute, its own transaction).
+    const fresh = await this.rollups.freshness(em, p.subscriptionId, p.periodStart);
+    if (fresh.dirty || !fresh.computed_at) await this.rollups.recompute(em, p.subscriptionId, p.periodStart);
+    try {
+      return await em.transactional(async (tx) => {
+        await tx.execute(SUBSCRIPTION_LOCK_SQL, [p.subscriptionId]);
+        const existing = await tx.findOne(Invoice, { kind: 'period', billingPeriodId: p.id });
+        if (existing) return { invoice: existing, created: false };
+        const sub = await tx.findOneOrFail(Subscription, { id: p.subscriptionId });
+        const built = await this.build(tx, sub, p, { rollups: 'stored' });
+        const rated = rate(`the period ${iso(p.periodStart)} of subscription ${sub.id}`, () => ratePeriodInvoice(built.input));
+        const org = await this.orgs.get(tx, sub.organizationId);
+        const invoice = await this.writer.write(tx, {
+          organizationId: sub.organizationId,
+          customerId: sub.customerId,
+          subscriptionId: sub.id,
+          kind: 'period',
+          billingPeriodId: p.id,
+          sourceKey: `period:${p.id}`,
+          rated,
+          now,
+          draftWindowMinutes: org.draftWindowMinutes,
+          sourceOf: (l) => sourceOf(l, built.sources),
+          ratingInput: built.stored,
+          allowance: rated.allowance,
+          rollups: built.rollups,
+          ledger: rated.allowance_ledger,
+          carriedIn: built.input.grants,
+        });
+        return { invoice, created: true };
+      });
+    } catch (err) {
+      if (!isDuplicateInvoice(err)) throw err;
+      const existing = await em.fork().findOneOrFail(Invoice, { kind: 'period', billingPeriodId: p.id });
+      return { invoice: existing, created: false };
+    }
+  }
+
+  /**
+   * Whether a period invoice's rollups changed since it was rated (a count, aggregate or digest
+   * differs, or a new price key appeared): compares the stored rollups with the invoice's snapshot.
+   */
+  async isStale(em: EntityManager, invoice: Invoice): Promise<boolean> {
+    if (invoice.kind !== 'period') return false;
+    const rows = await em.execute<{ n: number }[]>(
+      `select count(*)::int as n from usage_rollups u
+       where u.subscription_id = ? and u.period_start = ?
+         and not exists (select 1 from invoice_rollups r where r.invoice_id = ? and r.rollup_id = u.id
+                         and r.event_count = u.event_count and r.digest = u.digest and r.aggregate = u.aggregate)
+         and (u.event_count > 0 or exists (select 1 from invoice_rollups r where r.invoice_id = ? and r.rollup_id = u.id))`,
+      [invoice.subscriptionId, iso(invoice.periodStart), invoice.id, invoice.id],
+    );
+    return rows[0].n > 0;
+  }
+
+  /**
+   * Re-rates a draft period invoice when its rollups changed (late events for a draft), after
+   * recomputing them from raw events unless `recompute` is false (the caller just read them).
+   */
+  async refresh(em: EntityManager, invoice: Invoice, now = new Date(), opts: { recompute?: boolean } = {}): Promise<boolean> {
+    if (invoice.kind !== 'period' || invoice.status !== 'draft') return false;
+    if (opts.recompute ?? true) await this.rollups.recompute(em, invoice.subscriptionId, invoice.periodStart);
+    if (!(await this.isStale(em, invoice))) return false;
+    return em.transactional(async (tx) => {
+      await tx.execute(SUBSCRIPTION_LOCK_SQL, [invoice.subscriptionId]);
+      const inv = await tx.findOneOrFail(Invoice, { id: invoice.id }, { refresh: true });
+      if (inv.status !== 'draft' || !(await this.isStale(tx, inv))) return false;
+      await this.rerate(tx, inv, now);
+      return true;
+    });
+  }
+
+  /**
+   * Re-rates a draft period invoice in the caller's transaction (which holds the subscription lock):
+   * the same stored input with the rollups and the carried-in grants as they are now; then every
+   * later draft period invoice of the subscription, whose carried-in grants may have changed.
+   */
+  async rerate(tx: EntityManager, invoice: Invoice, now: Date): Promise<Invoice> {
+    if (invoice.status !== 'draft') throw new UnprocessableError('invoice_finalized', `invoice ${invoice.id} is ${invoice.status} and never changes`, 'invoice_id');
+    const stored = invoice.ratingInput;
+    if (!stored) throw new UnprocessableError('not_rerateable', `invoice ${invoice.id} has no stored rating input`);
+    const rollups = await this.storedRollups(tx, invoice.subscriptionId, invoice.periodStart);
+    const grants = await this.carriedGrants(tx, invoice.subscriptionId, invoice.periodStart);
+    const input: PeriodInvoiceInput = { ...stored, grants, usage: usageOf(rollups) };
+    const rated = rate(`invoice ${invoice.id}`, () => ratePeriodInvoice(input));
+    const sources = await this.sourcesOf(tx, invoice.id);
+    const org = await this.orgs.get(tx, invoice.organizationId);
+    await this.writer.write(
+      tx,
+      {
+        organizationId: invoice.organizationId,
+        customerId: invoice.customerId,
+        subscriptionId: invoice.subscriptionId,
+        kind: 'period',
+        billingPeriodId: invoice.billingPeriodId ?? null,
+        sourceKey: invoice.sourceKey,
+        rated,
+        now,
+        draftWindowMinutes: org.draftWindowMinutes,
+        sourceOf: (l) => sourceOf(l, sources),
+        ratingInput: { ...stored, grants },
+        allowance: rated.allowance,
+        rollups,
+        ledger: rated.allowance_ledger,
+        carriedIn: grants,
+      },
+      invoice,
+    );
+    const later = await tx.find(Invoice, { subscriptionId: invoice.subscriptionId, kind: 'period', status: 'draft', periodStart: { $gt: invoice.periodStart } }, { orderBy: { periodStart: 'asc' } });
+    for (const next of later) await this.rerate(tx, next, now);
+    return invoice;
+  }
+
+  /**
+   * What the period invoice of the period in force now would be if the period closed now (SPEC §4
+   * preview): the pipeline's own computation over rollups recomputed live from raw events, without
+   * writing anything. An estimate: late events and the ledger of a period not yet invoiced may move it.
+   */
+  async upcoming(em: EntityManager, organizationId: string, subscriptionId: string, now = new Date()): Promise<UpcomingInvoice> {
+    const sub = await this.subscriptions.byId(em, organizationId, subscriptionId);
+    const ref = sub.startedAt > now ? sub.startedAt : now;
+    const p =
+      (await em.findOne(BillingPeriod, { subscriptionId: sub.id, periodStart: { $lte: ref }, periodEnd: { $gt: ref } })) ??
+      (await em.findOne(BillingPeriod, { subscriptionId: sub.id }, { orderBy: { seq: 'desc' } }));
+    if (!p) throw new UnprocessableError('no_current_period', `subscription ${sub.id} has no billing period`, 'subscription_id');
+    const built = await this.build(em, sub, p, { rollups: 'live' });
+    const invoice = rate(`the upcoming invoice of subscription ${sub.id}`, () => ratePeriodInvoice(built.input));
+    return { subscription_id: sub.id, period: { start: iso(p.periodStart), end: iso(p.periodEnd) }, as_of: iso(now), estimate: true, invoice };
+  }
+
+  /** Assembles the rating input of period `p` (see the class comment). */
+  async build(em: EntityManager, sub: Subscription, p: BillingPeriod, opts: { rollups: 'stored' | 'live' }): Promise<BuiltPeriodInput> {
+    const customer = await em.findOneOrFail(Customer, { id: sub.customerId });
+    const docs = new Map<string, RatingPlanVersion>();
+    const doc = async (id: string) => {
+      if (!docs.has(id)) docs.set(id, await this.catalog.ratingPlanVersion(em, id));
+      return docs.get(id)!;
+    };
+    const segs = await this.subscriptions.segments(em, sub.id, p.periodStart, p.periodEnd);
+    const segments: StateSegment[] = [];
+    for (const s of segs) {
+      const planChange = s.changes.find((c) => c.kind === 'plan');
+      segments.push({
+        ...toRatingState(await doc(s.state.planVersionId), s.state.seats, s.state.addons),
+        from: iso(s.from),
+        ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
+      });
+    }
+    const renews = !(sub.endsAt && serviceEndBoundary(sub.endsAt) <= p.periodEnd);
+    let next: PeriodInvoiceInput['next'];
+    if (renews) {
+      const n = await this.subscriptions.stateAt(em, sub.id, p.periodEnd);
+      next = toRatingState(await doc(n.planVersionId), n.seats, n.addons);
+    }
+    const rollups =
+      opts.rollups === 'stored'
+        ? await this.storedRollups(em, sub.id, p.periodStart)
+        : (await this.rollups.compute(em, sub.id, p.periodStart)).map((r) => ({ ...r, id: '' }));
+    const grants = await this.carriedGrants(em, sub.id, p.periodStart);
+    const sources = new Map<string, LineSource>();
+
+    const charges = await em.find(
+      OnDemandCharge,
+      { subscriptionId: sub.id, date: { $lt: p.periodEnd } },
+      { orderBy: { date: 'asc', id: 'asc' } },
+    );
+    const billed = await this.billedSources(em, 'on_demand_charge', charges.map((c) => c.id));
+    const onDemand: RatingCharge[] = [];
+    for (const c of charges) {
+      if (billed.has(c.id)) continue;
+      onDemand.push({ charge_id: c.id, description: c.description, quantity: c.quantity, unit_amount: c.unitAmount, date: iso(c.date), ...(c.productKey ? { product_key: c.productKey } : {}) });
+      sources.set(`on_demand:${c.id}`, { type: 'on_demand_charge', id: c.id });
+    }
+    const pending = await em.find(PendingItem, { subscriptionId: sub.id, billableFrom: { $lt: p.periodEnd } }, { orderBy: { billableFrom: 'asc', id: 'asc' } });
+    const billedItems = await this.billedSources(em, 'pending_item', pending.map((i) => i.id));
+    const deferred: RatedLine[] = [];
+    const adjustments: AdjustmentInput[] = [];
+    const credits: CreditInput[] = [];
+    for (const item of pending) {
+      if (billedItems.has(item.id)) continue;
+      if (item.kind === 'deferred_line') {
+        const line = item.payload as RatedLine;
+        deferred.push(line);
+        sources.set(line.line_key, { type: 'pending_item', id: item.id });
+      } else if (item.kind === 'adjustment') {
+        adjustments.push({ ...(item.payload as AdjustmentInput), adjustment_id: item.id });
+        sources.set(`adjustment:${item.id}`, { type: 'pending_item', id: item.id });
+      } else {
+        credits.push({ ...(item.payload as CreditInput), credit_id: item.id });
+        sources.set(`credit:${item.id}`, { type: 'pending_item', id: item.id });
+      }
+    }
+    const stored: StoredRatingInput = {
+      subscription_id: sub.id,
+      subscription_start: iso(sub.startedAt),
+      anchor_day: sub.billingAnchor,
+      period: { start: iso(p.periodStart), end: iso(p.periodEnd) },
+      segments,
+      renews,
+      ...(next ? { next } : {}),
+      grants,
+      on_demand: onDemand,
+      adjustments,
+      credits,
+      deferred_lines: deferred,
+      tax_rate: taxRateOf(customer),
+    };
+    return { input: { ...stored, usage: usageOf(rollups) }, stored, rollups, sources };
+  }
+
+  /** The stored rollups of a (subscription, period), as the snapshot shape. */
+  async storedRollups(em: EntityManager, subscriptionId: string, periodStart: Date): Promise<RollupSnapshot[]> {
+    return (await this.rollups.stored(em, subscriptionId, periodStart)).map((r) => ({
+      id: r.id,
+      product_key: r.product_key,
+      price_key: r.price_key,
+      event_count: r.event_count,
+      aggregate: r.aggregate,
+      digest: r.digest,
+    }));
+  }
+
+  /**
+   * Rollover grants live in the period starting at `periodStart`, with `drawn_before` = what the
+   * ledger recorded drawn from them in earlier periods.
+   */
+  async carriedGrants(em: EntityManager, subscriptionId: string, periodStart: Date): Promise<AllowanceGrant[]> {
+    const rows = await em.execute<{ grant: AllowanceGrant; drawn_before: string }[]>(
+      `select g."grant",
+              (select coalesce(sum(d.drawn), 0) from allowance_drawdowns d
+                where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < ?)::text as drawn_before
+       from allowance_grants g
+       where g.subscription_id = ? and g.kind = 'rollover' and g.granted_in_period <= ? and g.expires_after_period >= ?
+       order by g.grant_id`,
+      [iso(periodStart), subscriptionId, iso(periodStart), iso(periodStart)],
+    );
+    return rows.map((r) => ({ ...r.grant, drawn_before: formatDecimal(dec(r.drawn_before)) }));
+  }
+
+  /** Which of `ids` some invoice line already bills. */
+  private async billedSources(em: EntityManager, type: string, ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows = await em.execute<{ source_id: string }[]>(
+      `select distinct source_id from invoice_lines where source_type = ? and source_id in (select unnest(?::uuid[]))`,
+      [type, ids],
+    );
+    return new Set(rows.map((r) => r.source_id));
+  }
+
+  /** The sources of an invoice's lines, by line key (kept across a re-rating). */
+  private async sourcesOf(em: EntityManager, invoiceId: string): Promise<Map<string, LineSource>> {
+    const rows = await em.execute<{ line_key: string; source_type: LineSource['type']; source_id: string }[]>(
+      'select line_key, source_type, source_id from invoice_lines where invoice_id = ? and source_type is not null',
+      [invoiceId],
+    );
+    return new Map(rows.map((r) => [r.line_key, { type: r.source_type, id: r.source_id }]));
+  }
+
+  /** The rollup snapshot of an invoice (one row per rollup). */
+  async snapshotOf(em: EntityManager, invoiceId: string): Promise<RollupSnapshot[]> {
+    const rows = await em.find(InvoiceRollup, { invoiceId }, { orderBy: { productKey: 'asc', priceKey: 'asc' } });
+    const seen = new Map<string, RollupSnapshot>();
+    for (const r of rows) {
+      seen.set(r.rollupId, { id: r.rollupId, product_key: r.productKey, price_key: r.priceKey, event_count: r.eventCount, aggregate: r.aggregate, digest: r.digest });
+    }
+    return [...seen.values()];
+  }
+}
+
+/** Rollups → the rating core's usage: '' keys are unkeyed; zero quantities add nothing (and a zeroed rollup of a product no plan has any more must not be refused). */
+export function usageOf(rollups: { product_key: string; price_key: string; aggregate: string }[]): UsageQuantity[] {
+  return rollups
+    .filter((r) => dec(r.aggregate).gt(0))
+    .map((r) => ({ product_key: r.product_key, price_key: r.price_key === '' ? null : r.price_key, quantity: formatDecimal(dec(r.aggregate)) }));
+}
+
+/** The customer's tax rate for rating: null (no tax line) when it is 0. */
+export function taxRateOf(customer: Customer): string | null {
+  return dec(customer.taxRate).gt(0) ? formatDecimal(dec(customer.taxRate)) : null;
+}
+
+function sourceOf(l: RatedLine, sources: Map<string, LineSource>): LineSource | null {
+  return sources.get(l.line_key) ?? null;
+}
