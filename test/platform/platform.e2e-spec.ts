@@ -57,6 +57,11 @@ describe('platform over HTTP', () => {
     expect(listB.body.data.map((k: { id: string }) => k.id)).not.toContain(keyOfA);
   });
 
+  it('answers 404 (not 500) for an id that is not a UUID', async () => {
+    const res = await api.http.post('/v1/api-keys/not-a-uuid/revoke').set(bearer(orgA.adminKey)).expect(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+
   it('a revoked key stops working', async () => {
     const created = (await createKey(orgA.adminKey, 'finance').expect(201)).body;
     await api.http.get('/v1/organization').set(bearer(created.api_key)).expect(200);

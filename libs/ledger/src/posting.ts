@@ -1,3 +1,4 @@
+import { isUuid } from '@closebook/platform';
 /**
  * The pure part of posting: an entry as callers describe it → the normalized, validated entry the
  * service writes (integer minor units, one side per line, balanced). No I/O, no Nest.
@@ -65,11 +66,7 @@ export interface NormalizedEntry {
 }
 
 export const MAX_LINES_PER_ENTRY = 5000;
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(v: unknown): v is string {
-  return typeof v === 'string' && UUID_RE.test(v);
-}
+export { isUuid } from '@closebook/platform';
 
 function text(v: unknown, field: string, max: number, opts: { allowEmpty?: boolean } = {}): string {
   if (typeof v !== 'string') throw new LedgerInputError('invalid_type', `${field} must be a string`, field);

@@ -40,3 +40,4 @@ export * from './database/migrate';
 export * from './http/pagination';
 export * from './maintenance/maintenance.jobs';
 export * from './webhooks/index';
+export * from './validation/uuid';

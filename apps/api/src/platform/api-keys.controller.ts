@@ -1,7 +1,7 @@
-import { Controller, Get, Param, Post, HttpCode } from '@nestjs/common';
+import { Controller, Get, Post, HttpCode } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { ApiKeysService, ApiRoute, Caller, ROLES, Roles, ZBody, type ApiKey, type Principal } from '@closebook/platform';
+import { ApiKeysService, ApiRoute, Caller, ROLES, Roles, UuidParam, ZBody, type ApiKey, type Principal } from '@closebook/platform';
 
 const createKey = z.object({ role: z.enum(ROLES), name: z.string().min(1).max(200).optional() }).strict();
 const keyView = z.object({ id: z.string(), role: z.enum(ROLES), name: z.string().nullable(), prefix: z.string(), created_at: z.string(), revoked_at: z.string().nullable() });
@@ -44,7 +44,7 @@ export class ApiKeysController {
   @Post(':id/revoke')
   @HttpCode(200)
   @ApiRoute({ summary: 'Revoke an API key', tags: ['platform'], response: keyView })
-  async revoke(@Caller() caller: Principal, @Param('id') id: string) {
+  async revoke(@Caller() caller: Principal, @UuidParam('id', 'api key') id: string) {
     return present(await this.em.transactional((tx) => this.keys.revoke(tx, caller.organizationId, id)));
   }
 }

@@ -65,7 +65,7 @@ const services = [
 @Module({
   imports: [SubscriptionsModule, MeteringModule, MikroOrmModule.forFeature(INVOICING_ENTITIES)],
   providers: [...services, InvoicingJobs],
-  exports: [...services, SubscriptionsModule],
+  exports: [...services, InvoicingJobs, SubscriptionsModule],
 })
 export class InvoicingModule {}
 

@@ -12,8 +12,8 @@ export const MAX_WEBHOOK_URL_LENGTH = 2048;
 /** The longest grace a rotation may give the previous secret. */
 export const MAX_SECRET_GRACE_HOURS = 7 * 24;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (s: string) => UUID.test(s);
+export { isUuid } from '../validation/uuid';
+import { isUuid } from '../validation/uuid';
 
 /** Why `url` cannot receive webhooks, or null when it can: absolute http(s), no credentials in it. */
 export function webhookUrlProblem(url: string): string | null {
