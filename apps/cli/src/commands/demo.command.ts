@@ -1,18 +1,29 @@
-import { Command, CommandRunner } from 'nest-commander';
-import { MikroORM } from '@mikro-orm/postgresql';
-import { OrganizationsService } from '@closebook/platform';
+import { Command, CommandRunner, Option } from 'nest-commander';
+import { DemoRun } from '../demo/demo-run';
 
-/** The main job. It grows with each issue into a whole month-end; for now it sets up a tenant. */
-@Command({ name: 'demo', description: 'Run the Closebook demo on its own database' })
+/** The main job (`npm run demo`): a whole two-month cycle on the demo's own database. */
+@Command({ name: 'demo', description: 'Run two month-ends of a realistic catalog through Closebook and report' })
 export class DemoCommand extends CommandRunner {
-  constructor(private readonly orgs: OrganizationsService, private readonly orm: MikroORM) {
-    super();
+  async run(_: string[], opts: { customers?: number; events?: number; progress?: boolean }): Promise<void> {
+    await new DemoRun({ customers: opts.customers ?? 1000, eventsPerCustomer: opts.events ?? 500, progress: opts.progress ?? process.stdout.isTTY === true }).run();
   }
 
-  async run(): Promise<void> {
-    const started = Date.now();
-    const { organization, adminKey } = await this.orgs.createWithAdminKey(this.orm.em.fork(), 'Demo SaaS Inc.');
-    console.log(`Organization "${organization.name}" created (${organization.id}); admin key prefix ${adminKey.prefix}…`);
-    console.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  @Option({ flags: '--customers <n>', description: 'number of customers (default 1000)' })
+  parseCustomers(v: string) {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 10 || n > 100_000) throw new Error('--customers must be an integer 10..100000');
+    return n;
+  }
+
+  @Option({ flags: '--events <n>', description: 'mean events per customer per month (default 500)' })
+  parseEvents(v: string) {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 5 || n > 100_000) throw new Error('--events must be an integer 5..100000');
+    return n;
+  }
+
+  @Option({ flags: '--progress', description: 'progress bars (default: when stdout is a terminal)' })
+  parseProgress() {
+    return true;
   }
 }

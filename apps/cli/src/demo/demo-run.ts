@@ -1,0 +1,260 @@
+import type { INestApplication, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MikroORM } from '@mikro-orm/postgresql';
+import { MultiBar, Presets } from 'cli-progress';
+import { Money } from '@closebook/money';
+import { OrganizationsService } from '@closebook/platform';
+import { PeriodEndFlows } from '@closebook/invoicing';
+import { createApiApp } from '../../../api/src/create-app';
+import { WorkerModule } from '../../../worker/src/worker.module';
+import { DEMO_CURRENCY, PLAN_MIX, PLANS, PRODUCTS } from './demo-catalog';
+import { makeCustomers, monthEvents, type DemoCustomer } from './demo-traffic';
+import { DemoClient, pool } from './demo-client';
+
+export interface DemoOptions {
+  customers: number;
+  /** Mean events per month of a size-1 customer (≈ 1,000,000 events over two months by default). */
+  eventsPerCustomer: number;
+  progress: boolean;
+}
+
+const utcMonth = (y: number, m: number) => new Date(Date.UTC(y, m, 1));
+const ym = (d: Date) => d.toISOString().slice(0, 7);
+const usd = (amount: string) => Money.of(amount, DEMO_CURRENCY).round().format();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The main job: a whole two-month cycle of a usage-priced SaaS through the real API and the real
+ * worker (in this process): catalog, customers and subscriptions, a million usage events, both
+ * month-ends (rollups, rating, drafts, finalization), on-demand charges, a late event, upgrades
+ * (conversions) and downgrades in the current month, and a report of what it all produced.
+ */
+export class DemoRun {
+  private api!: INestApplication;
+  private worker!: INestApplicationContext;
+  private orm!: MikroORM;
+  private bars: MultiBar | null = null;
+  private readonly started = Date.now();
+  private readonly log: string[] = [];
+
+  constructor(private readonly opts: DemoOptions) {}
+
+  private say(line: string) {
+    if (this.bars) this.bars.log(`${line}\n`);
+    else console.log(line);
+  }
+
+  private step(title: string) {
+    this.say(`\n▸ ${title}  (${((Date.now() - this.started) / 1000).toFixed(1)} s)`);
+  }
+
+  private bar(total: number, label: string) {
+    if (!this.opts.progress) return { increment: (_n = 1) => undefined, stop: () => undefined };
+    this.bars ??= new MultiBar({ format: ' {label} |{bar}| {value}/{total} {unit}  {duration_formatted}', hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
+    const b = this.bars.create(total, 0, { label: label.padEnd(26), unit: '' });
+    return {
+      increment: (n = 1) => b.increment(n),
+      stop: () => {
+        b.stop();
+        this.bars?.stop();
+        this.bars = null;
+      },
+    };
+  }
+
+  async run(): Promise<void> {
+    this.api = await createApiApp({ logger: false });
+    await this.api.listen(0, '127.0.0.1');
+    const base = (await this.api.getUrl()).replace('[::1]', '127.0.0.1');
+    this.worker = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
+    await this.worker.init();
+    this.orm = this.api.get<MikroORM>(MikroORM);
+    try {
+      await this.cycle(`${base}/v1`);
+    } finally {
+      await this.worker.close();
+      await this.api.close();
+    }
+  }
+
+  private async cycle(baseUrl: string) {
+    const now = new Date();
+    const m1 = utcMonth(now.getUTCFullYear(), now.getUTCMonth() - 2);
+    const m2 = utcMonth(now.getUTCFullYear(), now.getUTCMonth() - 1);
+    const m3 = utcMonth(now.getUTCFullYear(), now.getUTCMonth());
+
+    this.step('Organization and API keys');
+    const { organization, adminKey } = await this.api.get(OrganizationsService).createWithAdminKey(this.orm.em.fork(), 'Acme Developer Cloud');
+    await this.orm.em.getConnection().execute('update organizations set draft_window_minutes = 60 where id = ?', [organization.id]);
+    const admin = new DemoClient(baseUrl, adminKey.apiKey);
+    const keyOf = async (role: string) => (await admin.post('/api-keys', { role, name: `demo ${role}` })).api_key as string;
+    const finance = admin.withKey(await keyOf('finance'));
+    const ingest = admin.withKey(await keyOf('ingest'));
+    const support = admin.withKey(await keyOf('support'));
+    this.say(`  organization ${organization.id}; keys: admin, finance, ingest, support`);
+
+    this.step('Catalog: 11 products, 4 plans (Hobby capped free tier, Pro monthly/yearly, Team per-seat)');
+    for (const p of PRODUCTS) await finance.post('/products', p);
+    for (const { plan, version } of PLANS) {
+      await finance.post('/plans', plan);
+      await finance.post(`/plans/${plan.key}/versions`, version);
+    }
+    this.say(`  products: ${PRODUCTS.map((p) => p.key).join(', ')}`);
+    this.say(`  plans: ${PLANS.map((p) => `${p.plan.key} (${p.plan.interval})`).join(', ')}`);
+
+    this.step(`Customers and subscriptions from ${ym(m1)}`);
+    const customers = makeCustomers(this.opts.customers, PLAN_MIX);
+    const subs = new Map<string, string>();
+    let bar = this.bar(customers.length, 'customers + subscriptions');
+    await pool(
+      customers,
+      8,
+      async (c) => {
+        await finance.post('/customers', { external_id: c.externalId, name: `Customer ${c.index}`, currency: DEMO_CURRENCY, tax_rate: c.index % 4 === 0 ? '0.2' : '0' });
+        // One in ten starts mid-month: a prorated first period.
+        const start = c.index % 10 === 3 ? new Date(m1.getTime() + (9 + (c.index % 7)) * 86_400_000) : m1;
+        const body: Record<string, unknown> = { plan_key: c.plan, seats: c.seats, started_at: start.toISOString() };
+        if (c.plan === 'pro' && c.index % 5 === 0) body.addons = [{ product_key: 'sso' }];
+        const sub = await finance.post(`/customers/${c.externalId}/subscriptions`, body);
+        subs.set(c.externalId, sub.id);
+      },
+      () => bar.increment(),
+    );
+    bar.stop();
+    const byPlan = Object.entries(customers.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.plan]: (acc[c.plan] ?? 0) + 1 }), {}));
+    this.say(`  ${customers.length} customers: ${byPlan.map(([p, n]) => `${n} ${p}`).join(', ')}`);
+
+    const ingested = { accepted: 0, duplicates: 0, rejected: 0 };
+    await this.ingestMonth(ingest, customers, m1, m2, 11, ingested);
+    await this.monthEnd(finance, m2, ym(m1));
+
+    this.step(`On-demand charges in ${ym(m2)} (consulting at $150/h, incident response $100)`);
+    const consulting = customers.filter((c) => c.plan !== 'hobby').slice(0, 5);
+    for (const c of consulting) {
+      await finance.post(`/subscriptions/${subs.get(c.externalId)}/charges`, { description: 'Consulting (hours)', quantity: '3', unit_amount: '150', date: new Date(m2.getTime() + 12 * 86_400_000).toISOString(), product_key: 'consulting' });
+      await finance.post(`/subscriptions/${subs.get(c.externalId)}/charges`, { description: 'Incident response', quantity: '1', unit_amount: '100', date: new Date(m2.getTime() + 20 * 86_400_000).toISOString() });
+    }
+    this.say(`  ${consulting.length * 2} charges for ${consulting.length} customers`);
+
+    await this.ingestMonth(ingest, customers, m2, m3, 12, ingested);
+
+    this.step(`A late event for ${ym(m1)}, after its invoices were finalized`);
+    const late = customers.find((c) => c.plan === 'pro')!;
+    const lateAnswer = await ingest.post('/events', {
+      events: [{ event_id: `evt_late_${late.externalId}`, customer_id: late.externalId, event_name: 'api.requests', timestamp: new Date(m2.getTime() - 3_600_000).toISOString(), properties: { environment: 'production', count: 2_000_000 } }],
+    });
+    this.say(`  accepted ${lateAnswer.accepted}: 2,000,000 production API calls on ${ym(m1)}'s last day for ${late.externalId}`);
+
+    await this.monthEnd(finance, m3, ym(m2));
+
+    this.step(`Plan changes in ${ym(m3)}: upgrades (conversions from the free tier) and downgrades`);
+    const upgrades = customers.filter((c) => c.plan === 'hobby').slice(0, 30);
+    const downgrades = customers.filter((c) => c.plan === 'pro').slice(0, 10);
+    await pool(upgrades, 4, (c) => finance.post(`/subscriptions/${subs.get(c.externalId)}/transition-plan`, { plan_key: 'pro' }));
+    await pool(downgrades, 4, (c) => finance.post(`/subscriptions/${subs.get(c.externalId)}/transition-plan`, { plan_key: 'hobby' }));
+    this.say(`  ${upgrades.length} hobby → pro (immediate, prorated), ${downgrades.length} pro → hobby (scheduled for period end)`);
+
+    await this.report({ finance, support, customers, subs, ingested, late, m1, m2 });
+  }
+
+  private async ingestMonth(ingest: DemoClient, customers: DemoCustomer[], from: Date, until: Date, seed: number, totals: { accepted: number; duplicates: number; rejected: number }) {
+    this.step(`Usage events for ${ym(from)} through POST /v1/events`);
+    const estimate = Math.round(customers.reduce((s, c) => s + Math.max(5, this.opts.eventsPerCustomer * c.size), 0));
+    const bar = this.bar(estimate, `events ${ym(from)}`);
+    const started = Date.now();
+    let month = 0;
+    const batches = monthEvents(customers, from, until, this.opts.eventsPerCustomer, 5000, seed);
+    const inflight = new Set<Promise<void>>();
+    for (const batch of batches) {
+      const p = ingest.post('/events', { events: batch }).then((r) => {
+        totals.accepted += r.accepted;
+        totals.duplicates += r.duplicates;
+        totals.rejected += r.rejected.length;
+        month += batch.length;
+        bar.increment(batch.length);
+      });
+      const tracked = p.finally(() => inflight.delete(tracked));
+      inflight.add(tracked);
+      if (inflight.size >= 4) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    bar.stop();
+    const secs = (Date.now() - started) / 1000;
+    this.say(`  ${month.toLocaleString('en-US')} events in ${secs.toFixed(1)} s (${Math.round(month / secs).toLocaleString('en-US')}/s)`);
+    await this.waitForRollups();
+  }
+
+  private async waitForRollups() {
+    const conn = this.orm.em.getConnection();
+    for (let i = 0; i < 600; i++) {
+      const [{ n }] = await conn.execute(`select count(*)::int as n from usage_rollup_dirty`);
+      if (n === 0) break;
+      await sleep(500);
+    }
+    const [{ rollups, events }] = await conn.execute(`select count(*)::int as rollups, coalesce(sum(event_count), 0)::bigint as events from usage_rollups`);
+    this.say(`  rollups current: ${rollups} rollups covering ${Number(events).toLocaleString('en-US')} events`);
+  }
+
+  /** Runs the period-end pipeline as its scheduler would at `at`, then finalizes the drafts. */
+  private async monthEnd(finance: DemoClient, at: Date, label: string) {
+    this.step(`Month-end ${label}: period-end flow (rating in batches), drafts, finalization`);
+    const conn = this.orm.em.getConnection();
+    const pending = async () =>
+      Number((await conn.execute(`select count(*)::int as n from billing_periods bp where bp.period_end <= ? and not exists (select 1 from invoices i where i.billing_period_id = bp.id and i.kind = 'period')`, [at]))[0].n);
+    const todo = await pending();
+    const bar = this.bar(todo, `rating ${label}`);
+    await this.worker.get(PeriodEndFlows).start(this.orm.em.fork(), new Date(at.getTime() + 5 * 60_000));
+    let left = todo;
+    for (let i = 0; i < 1200 && left > 0; i++) {
+      await sleep(250);
+      const now = await pending();
+      bar.increment(left - now);
+      left = now;
+    }
+    bar.stop();
+    const drafts = await conn.execute<{ id: string }[]>(`select id from invoices where status = 'draft' order by created_at`);
+    const fbar = this.bar(drafts.length, `finalizing ${label}`);
+    await pool(drafts, 6, (d) => finance.post(`/invoices/${d.id}/finalize`), () => fbar.increment());
+    fbar.stop();
+    const [{ n, total }] = await conn.execute(`select count(*)::int as n, coalesce(sum(total), 0)::text as total from invoices where kind = 'period' and status <> 'draft' and period_start < ?`, [at]);
+    this.say(`  ${todo} period invoices rated, ${drafts.length} drafts finalized; period invoices to date: ${n}, ${usd(total)} ${DEMO_CURRENCY}`);
+  }
+
+  private async report(ctx: {
+    finance: DemoClient;
+    support: DemoClient;
+    customers: DemoCustomer[];
+    subs: Map<string, string>;
+    ingested: { accepted: number; duplicates: number; rejected: number };
+    late: DemoCustomer;
+    m1: Date;
+    m2: Date;
+  }) {
+    const conn = this.orm.em.getConnection();
+    this.step('Report');
+    const byKind = await conn.execute<{ kind: string; status: string; n: number; total: string }[]>(
+      `select kind, status, count(*)::int as n, coalesce(sum(total), 0)::text as total from invoices group by 1, 2 order by 1, 2`,
+    );
+    this.say('  invoices:');
+    for (const r of byKind) this.say(`    ${r.kind.padEnd(10)} ${r.status.padEnd(10)} ${String(r.n).padStart(5)}  ${usd(r.total).padStart(14)} ${DEMO_CURRENCY}`);
+    const byType = await conn.execute<{ type: string; n: number; amount: string }[]>(
+      `select l.type, count(*)::int as n, coalesce(sum(l.amount), 0)::text as amount
+         from invoice_lines l join invoices i on i.id = l.invoice_id where i.status <> 'draft' group by 1 order by 1`,
+    );
+    this.say('  revenue by line type (finalized invoices):');
+    for (const r of byType) this.say(`    ${r.type.padEnd(18)} ${String(r.n).padStart(6)} lines  ${usd(r.amount).padStart(14)} ${DEMO_CURRENCY}`);
+    const lateRows = await ctx.finance.get('/late-usage');
+    this.say(`  late usage awaiting finance: ${lateRows.data.length} (${lateRows.data.map((l: any) => `${l.product_key} +${l.quantity_delta} would bill ${JSON.stringify(l.amount)}`).join('; ')})`);
+    const sample = ctx.customers.find((c) => c.plan === 'team')!;
+    const state = await ctx.support.get(`/customers/${sample.externalId}/subscriptions/${ctx.subs.get(sample.externalId)}/allowance-state`);
+    this.say(`  allowance state now for ${sample.externalId} (team, ${sample.seats} seats):`);
+    for (const d of state.dimensions ?? []) this.say(`    ${String(d.product_key).padEnd(14)} ${String(d.price_key ?? '').padEnd(11)} used ${d.used} of ${d.included} ${d.unit ?? ''} (${d.percent_used ?? '—'}%)`);
+    const conversions = await ctx.finance.get('/analytics/conversions');
+    this.say(`  conversions: ${JSON.stringify(conversions.data ?? conversions)}`);
+    const [{ outbox }] = await conn.execute(`select count(*)::int as outbox from outbox_messages`);
+    const outboxTypes = await conn.execute<{ type: string; n: number }[]>(`select type, count(*)::int as n from outbox_messages group by 1 order by 1`);
+    this.say(`  webhook events written: ${outbox} (${outboxTypes.map((t) => `${t.type} ${t.n}`).join(', ')})`);
+    this.say(`  events: ${ctx.ingested.accepted.toLocaleString('en-US')} accepted, ${ctx.ingested.duplicates} duplicates, ${ctx.ingested.rejected} rejected`);
+    this.say(`\nDone in ${((Date.now() - this.started) / 1000).toFixed(1)} s.`);
+  }
+}
