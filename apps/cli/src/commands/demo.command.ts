@@ -5,7 +5,7 @@ import { DemoRun } from '../demo/demo-run';
 @Command({ name: 'demo', description: 'Run two month-ends of a realistic catalog through Closebook and report' })
 export class DemoCommand extends CommandRunner {
   async run(_: string[], opts: { customers?: number; events?: number; progress?: boolean }): Promise<void> {
-    await new DemoRun({ customers: opts.customers ?? 1000, eventsPerCustomer: opts.events ?? 500, progress: opts.progress ?? process.stdout.isTTY === true }).run();
+    await new DemoRun({ customers: opts.customers ?? 1000, eventsPerCustomer: opts.events ?? 370, progress: opts.progress ?? process.stdout.isTTY === true }).run();
   }
 
   @Option({ flags: '--customers <n>', description: 'number of customers (default 1000)' })
@@ -15,7 +15,7 @@ export class DemoCommand extends CommandRunner {
     return n;
   }
 
-  @Option({ flags: '--events <n>', description: 'mean events per customer per month (default 500)' })
+  @Option({ flags: '--events <n>', description: 'mean events per customer per month (default 370: about 1,000,000 events over two months)' })
   parseEvents(v: string) {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 5 || n > 100_000) throw new Error('--events must be an integer 5..100000');

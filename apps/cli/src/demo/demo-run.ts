@@ -212,7 +212,12 @@ export class DemoRun {
       left = now;
     }
     bar.stop();
-    const drafts = await conn.execute<{ id: string }[]>(`select id from invoices where status = 'draft' order by created_at`);
+    // The scheduler may already have drafted later periods (the demo replays past months faster than
+    // the clock): those drafts stay open, re-rated as their usage arrives, and are finalized at their own month-end.
+    const drafts = await conn.execute<{ id: string }[]>(
+      `select id from invoices where status = 'draft' and kind in ('opening', 'period') and period_end <= ? order by created_at`,
+      [at],
+    );
     const fbar = this.bar(drafts.length, `finalizing ${label}`);
     await pool(drafts, 6, (d) => finance.post(`/invoices/${d.id}/finalize`), () => fbar.increment());
     fbar.stop();
@@ -244,7 +249,9 @@ export class DemoRun {
     this.say('  revenue by line type (finalized invoices):');
     for (const r of byType) this.say(`    ${r.type.padEnd(18)} ${String(r.n).padStart(6)} lines  ${usd(r.amount).padStart(14)} ${DEMO_CURRENCY}`);
     const lateRows = await ctx.finance.get('/late-usage');
-    this.say(`  late usage awaiting finance: ${lateRows.data.length} (${lateRows.data.map((l: any) => `${l.product_key} +${l.quantity_delta} would bill ${JSON.stringify(l.amount)}`).join('; ')})`);
+    const [late] = await conn.execute(`select count(*)::int as n, coalesce(sum(amount), 0)::text as amount from late_usage where status = 'open'`);
+    this.say(`  late usage awaiting finance (never billed silently): ${late.n} item(s) that would bill ${usd(late.amount)} ${DEMO_CURRENCY}`);
+    for (const l of lateRows.data.slice(0, 3)) this.say(`    ${l.product_key} ${l.price_key || ''} +${l.quantity_delta} → ${l.amount?.amount} ${DEMO_CURRENCY}`);
     const sample = ctx.customers.find((c) => c.plan === 'team')!;
     const state = await ctx.support.get(`/customers/${sample.externalId}/subscriptions/${ctx.subs.get(sample.externalId)}/allowance-state`);
     this.say(`  allowance state now for ${sample.externalId} (team, ${sample.seats} seats):`);
