@@ -6,7 +6,8 @@ const fs = require('fs');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
-const out = path.join(root, '.test-run', 'jest.json');
+// Per run, so two runs at once never read each other's counts.
+const out = path.resolve(root, process.env.JEST_JSON_OUT || path.join('.test-run', `jest-${process.pid}.json`));
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.rmSync(out, { force: true });
 

@@ -24,6 +24,9 @@ export default async function globalSetup(): Promise<void> {
   // exposes this process's globals to each file: drop MikroORM's global metadata store, or the
   // entities of one test file leak into the next ("Map.prototype.set called on incompatible receiver").
   for (const key of Object.getOwnPropertyNames(globalThis)) if (key.startsWith('mikro-orm-')) delete (globalThis as Record<string, unknown>)[key];
+  // Handed to the workers through the environment (they are forked after this runs), never through a
+  // shared file: two runs at once on one machine must not read each other's database or prefix.
+  process.env.CLOSEBOOK_TEST_RUN = JSON.stringify(env);
   mkdirSync(join(root, '.test-run'), { recursive: true });
-  writeFileSync(join(root, '.test-run', 'env.json'), JSON.stringify(env));
+  writeFileSync(join(root, '.test-run', `env-${runId}.json`), JSON.stringify(env));
 }

@@ -1,10 +1,9 @@
 // Drops this run's database and its Redis keys (set KEEP_TEST_DB=1 to keep them for a post-mortem).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Redis from 'ioredis';
 
 export default async function globalTeardown(): Promise<void> {
-  const run = JSON.parse(readFileSync(join(__dirname, '..', '.test-run', 'env.json'), 'utf8'));
+  if (!process.env.CLOSEBOOK_TEST_RUN) return;
+  const run = JSON.parse(process.env.CLOSEBOOK_TEST_RUN);
   if (process.env.KEEP_TEST_DB === '1') {
     console.log(`kept test database ${run.DATABASE_URL} and queue prefix ${run.QUEUE_PREFIX}`);
     return;

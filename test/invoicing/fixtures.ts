@@ -6,6 +6,7 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { QueueEvents } from 'bullmq';
 import { JobsService, loadConfig, redisConnection } from '@closebook/platform';
 import { RollupsService } from '@closebook/metering';
+import { PeriodRatingService } from '@closebook/invoicing';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { bearer, type TestApi } from '../helpers/api';
 
@@ -190,7 +191,17 @@ export async function runPeriodEnd(api: TestApi, w: Awaited<ReturnType<typeof st
       [organizationId],
     );
     if (n === 0) return started;
-    if (Date.now() > deadline) throw new Error(`period end did not rate every period (${n} left); flows: ${JSON.stringify(started)}`);
+    if (Date.now() > deadline) {
+      // Say why: rate the first missing period here, where its error is visible.
+      const [missing] = await sql<{ id: string }>(
+        api,
+        `select bp.id from billing_periods bp where bp.organization_id = ? and bp.period_end <= now()
+         and not exists (select 1 from invoices i where i.kind = 'period' and i.billing_period_id = bp.id) order by bp.period_end limit 1`,
+        [organizationId],
+      );
+      const why = await api.app.get(PeriodRatingService).ratePeriod(api.orm.em.fork() as EntityManager, missing.id).then(() => 'rated on retry', (e: Error) => e.message);
+      throw new Error(`period end did not rate every period (${n} left: ${why}); flows: ${JSON.stringify(started)}`);
+    }
     await sleep(100);
   }
 }

@@ -222,6 +222,41 @@ describe('allowance state', () => {
     expect(body.overage_so_far.amount).toBe(invoice.overage_total);
   });
 
+  it('rolls up the products of every plan in force during the period and agrees with the upcoming invoice after a mid-period upgrade', async () => {
+    const t = await tenant(api);
+    await t.product({ key: 'fee', name: 'Fee', kind: 'recurring' });
+    await t.meter({ key: 'calls', name: 'API calls', event_name: 'api.call', aggregation: 'count', unit: 'calls' });
+    await t.meter({ key: 'legacy', name: 'Legacy exports', event_name: 'export.done', aggregation: 'count', unit: 'exports' });
+    await t.plan('basic', [
+      { product_key: 'fee', price: { model: 'flat', amount: '10' } },
+      { product_key: 'calls', allowance: '10', price: { model: 'per_unit', unit_amount: '1' } },
+      { product_key: 'legacy', allowance: '2', price: { model: 'per_unit', unit_amount: '3' } },
+    ]);
+    await t.plan('premium', [
+      { product_key: 'fee', price: { model: 'flat', amount: '50' } },
+      { product_key: 'calls', allowance: '100', price: { model: 'per_unit', unit_amount: '0.5' } },
+    ]);
+    const { subscriptionId } = await t.subscribe('up', 'basic', { started_at: periodStart });
+    const current = monthStart(0);
+    const before = new Date(Math.max(current.getTime(), Date.now() - 3_600_000));
+    await send(t, [
+      ...Array.from({ length: 5 }, () => ({ event_id: uid(), customer_id: 'up', event_name: 'export.done', timestamp: before.toISOString() })),
+      ...Array.from({ length: 30 }, () => ({ event_id: uid(), customer_id: 'up', event_name: 'api.call', timestamp: before.toISOString() })),
+    ]);
+    const moved = await t.post(`/v1/subscriptions/${subscriptionId}/transition-plan`, { plan_key: 'premium', timing: 'immediate' });
+    expect(moved.status).toBe(201);
+    await rollUp(api, t.orgId);
+    const usage = (await t.get(`/v1/subscriptions/${subscriptionId}/usage`).expect(200)).body;
+    expect(usage.data.map((r: { product_key: string; count: string }) => [r.product_key, r.count]).sort()).toEqual([
+      ['calls', '30'],
+      ['legacy', '5'],
+    ]);
+    const body = await state(t, 'up', subscriptionId, null);
+    expect(dim(body, 'legacy')).toMatchObject({ used: '5', overage_quantity: '3', billable_usage: { amount: '9.00' } });
+    const upcoming = (await t.get(`/v1/subscriptions/${subscriptionId}/upcoming-invoice`).expect(200)).body;
+    expect(body.dimensions.map(({ product_name: _n, overage_mode: _o, ...d }: Record<string, unknown>) => d)).toEqual(upcoming.allowance);
+  });
+
   it('emits allowance.threshold_reached once at 80% and once at 100%, in the rollup transaction', async () => {
     const t = await tenant(api);
     await t.meter({ key: 'calls', event_name: 'api.call', aggregation: 'count', unit: 'calls' });

@@ -232,7 +232,8 @@ describe('rollups', () => {
     it('clears the dirty mark, and gives the same rollups when retried, duplicated or run concurrently', async () => {
       const { t, subscriptionId, events, at } = await withEvents();
       const first = await rollUp(api, t.orgId);
-      expect(first).toMatchObject({ processed: 1, remaining: false });
+      // The subscription's three periods were marked when it was created (hook) and last month's by ingest.
+      expect(first).toMatchObject({ processed: 3, busy: 0, remaining: false });
       expect(await sql(api, 'select 1 from usage_rollup_dirty where subscription_id = ?', [subscriptionId])).toHaveLength(0);
       const once = await stored(subscriptionId);
       expect(once.find((r) => r.product_key === 'calls')!.event_count).toBe('150');
@@ -272,10 +273,11 @@ describe('rollups', () => {
 
     it('keeps a mark made during a recompute (version check), so the next run includes its events', async () => {
       const { t, subscriptionId, at } = await withEvents();
-      const [{ version }] = await sql<{ version: string }>(api, 'select version::text as version from usage_rollup_dirty where subscription_id = ?', [subscriptionId]);
+      const mark = 'select version::text as version from usage_rollup_dirty where subscription_id = ? and period_start = ?';
+      const [{ version }] = await sql<{ version: string }>(api, mark, [subscriptionId, periodStart]);
       // Simulate ingest re-marking the pair between the recompute's read and its clear: bump the version first.
       await t.send([{ event_id: uid(), customer_id: 'acme', event_name: 'api.call', timestamp: at(500), properties: {} }]).expect(200);
-      const [{ version: bumped }] = await sql<{ version: string }>(api, 'select version::text as version from usage_rollup_dirty where subscription_id = ?', [subscriptionId]);
+      const [{ version: bumped }] = await sql<{ version: string }>(api, mark, [subscriptionId, periodStart]);
       expect(BigInt(bumped)).toBeGreaterThan(BigInt(version));
       const deleted = await sql(api, 'delete from usage_rollup_dirty where subscription_id = ? and version = ? returning 1', [subscriptionId, version]);
       expect(deleted).toHaveLength(0);
@@ -309,17 +311,29 @@ describe('rollups', () => {
       }
     });
 
-    it('marks never-rolled-up current periods (a subscription created after its events) for the sweep', async () => {
+    it('rolls up a subscription created after its events (hook), and the sweep marks current periods never rolled up', async () => {
       const t = await catalog();
-      await t.post('/v1/customers', { external_id: 'late-sub', name: 'Late', currency: 'USD' }).expect(201);
-      const now = Date.now();
-      await t.send([{ event_id: uid(), customer_id: 'late-sub', event_name: 'api.call', timestamp: new Date(now - 1000).toISOString() }]).expect(200);
-      const s = await t.post('/v1/customers/late-sub/subscriptions', { plan_key: 'all', started_at: monthStart(0).toISOString() }).expect(201);
       const svc = api.app.get(RollupsService);
+      const now = Date.now();
+      const callsOf = async (sub: string) =>
+        sql<{ event_count: string }>(api, `select event_count::text as event_count from usage_rollups where subscription_id = ? and period_start = ? and product_key = 'calls'`, [sub, monthStart(0)]);
+      for (const c of ['late-a', 'late-b']) {
+        await t.post('/v1/customers', { external_id: c, name: c, currency: 'USD' }).expect(201);
+        await t.send([{ event_id: uid(), customer_id: c, event_name: 'api.call', timestamp: new Date(now - 1000).toISOString() }]).expect(200);
+      }
+      // The subscription lifecycle hook marks the new subscription's periods in its transaction.
+      const a = await t.post('/v1/customers/late-a/subscriptions', { plan_key: 'all', started_at: monthStart(0).toISOString() }).expect(201);
+      expect((await sql(api, 'select 1 from usage_rollup_dirty where subscription_id = ?', [a.body.id])).length).toBeGreaterThan(0);
+      await rollUp(api, t.orgId);
+      expect(await callsOf(a.body.id)).toEqual([{ event_count: '1' }]);
+      // Without the mark (lost, or a period row written later), the attribution sweep finds the current period.
+      const b = await t.post('/v1/customers/late-b/subscriptions', { plan_key: 'all', started_at: monthStart(0).toISOString() }).expect(201);
+      await sql(api, 'delete from usage_rollup_dirty where subscription_id = ?', [b.body.id]);
+      await rollUp(api, t.orgId);
+      expect(await callsOf(b.body.id)).toEqual([]);
       expect(await svc.markUnrolledCurrentPeriods(api.orm.em.fork() as EntityManager)).toBeGreaterThanOrEqual(1);
       await rollUp(api, t.orgId);
-      const rows = await sql<{ event_count: string }>(api, `select event_count::text as event_count from usage_rollups where subscription_id = ? and product_key = 'calls'`, [s.body.id]);
-      expect(rows).toEqual([{ event_count: '1' }]);
+      expect(await callsOf(b.body.id)).toEqual([{ event_count: '1' }]);
     });
   });
 

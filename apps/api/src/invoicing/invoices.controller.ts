@@ -56,8 +56,8 @@ export class InvoicesController {
     errors: [422],
   })
   async finalize(@Caller() caller: Principal, @Param('id') id: string) {
-    const res = await this.invoices.finalize(this.em, caller.organizationId, id);
-    return { ...presentInvoice(await this.invoices.get(this.em, caller.organizationId, res.invoice.id)), transitioned: res.transitioned };
+    const { detail, transitioned } = await this.invoices.finalizeAndGet(this.em, caller.organizationId, id);
+    return { ...presentInvoice(detail), transitioned };
   }
 
   @Post(':id/credit-notes')

@@ -175,6 +175,12 @@ export class InvoicesService {
     });
   }
 
+  /** `finalize`, answered with the invoice as `get` reads it (what the HTTP route presents). */
+  async finalizeAndGet(em: EntityManager, organizationId: string, id: string, now = new Date()): Promise<{ detail: InvoiceDetail; transitioned: boolean }> {
+    const res = await this.finalize(em, organizationId, id, now);
+    return { detail: await this.get(em, organizationId, res.invoice.id), transitioned: res.transitioned };
+  }
+
   /**
    * Finalizes the drafts whose draft window has passed, oldest period first per subscription.
    * One transaction per invoice; a failure is logged and retried on the next run.

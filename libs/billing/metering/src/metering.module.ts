@@ -9,13 +9,14 @@ import { MeteringJobs } from './jobs/metering.jobs';
 import { RollupsService } from './rollups/rollups.service';
 import { UsageRollup } from './rollups/usage-rollup.entity';
 import { UsageService } from './rollups/usage.service';
+import { SubscriptionRollupsHook } from './rollups/subscription-rollups.hook';
 
 const services = [IngestService, UsagePartitions, RollupsService, AllowanceEngine, AllowanceStateService, UsageService, MeteringJobs];
 
 /** Event ingest, rollups and allowance state (SPEC §3). The worker adds MeteringWorkerModule for the schedules. */
 @Module({
   imports: [SubscriptionsModule, MikroOrmModule.forFeature([UsageRollup])],
-  providers: services,
+  providers: [...services, SubscriptionRollupsHook],
   exports: services,
 })
 export class MeteringModule {}

@@ -393,12 +393,12 @@ export class SubscriptionsService {
    * take the latest due seat change, a plan change re-pins the version, a cancellation ends the
    * subscription; each change's money effect (the lifecycle hooks) commits with it. One transaction
    * per change, so a change whose effect cannot be computed is reported and never blocks the others.
-   * Returns the changes applied.
+   * `opts.subscriptionId` limits it to one subscription. Returns the changes applied.
    */
-  async applyDueChanges(em: EntityManager, now = new Date(), batch = 500): Promise<number> {
+  async applyDueChanges(em: EntityManager, now = new Date(), batch = 500, opts: { subscriptionId?: string } = {}): Promise<number> {
     const due = await em.fork().find(
       SubscriptionChange,
-      { appliedAt: null, canceledAt: null, effectiveAt: { $lte: now } },
+      { appliedAt: null, canceledAt: null, effectiveAt: { $lte: now }, ...(opts.subscriptionId ? { subscriptionId: opts.subscriptionId } : {}) },
       { orderBy: { effectiveAt: 'asc', createdAt: 'asc' }, limit: batch, fields: ['id'] },
     );
     let applied = 0;

@@ -66,7 +66,7 @@ export class InvoicingJobs {
 
   /** A flow's parent: runs once its children are done and sums up what they did. */
   @JobHandler('invoicing.rate-period')
-  async ratePeriod(payload: JobPayload<'invoicing.rate-period'>, job: Job): Promise<BatchResult & { batches: number; failed_batches: number }> {
+  async ratePeriodParent(payload: JobPayload<'invoicing.rate-period'>, job: Job): Promise<BatchResult & { batches: number; failed_batches: number }> {
     const values = Object.values(await job.getChildrenValues<BatchResult>());
     const ignored = Object.keys((await job.getIgnoredChildrenFailures?.()) ?? {}).length;
     const sum: BatchResult & { batches: number; failed_batches: number } = { rated: 0, existing: 0, failed: [], batches: values.length + ignored, failed_batches: ignored };

@@ -275,7 +275,11 @@ export class PeriodRatingService {
       onDemand.push({ charge_id: c.id, description: c.description, quantity: c.quantity, unit_amount: c.unitAmount, date: iso(c.date), ...(c.productKey ? { product_key: c.productKey } : {}) });
       sources.set(`on_demand:${c.id}`, { type: 'on_demand_charge', id: c.id });
     }
-    const pending = await em.find(PendingItem, { subscriptionId: sub.id, billableFrom: { $lt: p.periodEnd } }, { orderBy: { billableFrom: 'asc', id: 'asc' } });
+    // In the order their changes took effect; within one change, as the rating core produced them (credits first).
+    const rank = (i: PendingItem) => (i.kind === 'deferred_line' && (i.payload as RatedLine).type === 'proration_credit' ? 0 : 1);
+    const pending = (await em.find(PendingItem, { subscriptionId: sub.id, billableFrom: { $lt: p.periodEnd } }, { orderBy: { billableFrom: 'asc', sourceId: 'asc', createdAt: 'asc', id: 'asc' } })).sort(
+      (a, b) => a.billableFrom.getTime() - b.billableFrom.getTime() || (a.sourceId < b.sourceId ? -1 : a.sourceId > b.sourceId ? 1 : 0) || rank(a) - rank(b),
+    );
     const billedItems = await this.billedSources(em, 'pending_item', pending.map((i) => i.id));
     const deferred: RatedLine[] = [];
     const adjustments: AdjustmentInput[] = [];
@@ -345,7 +349,7 @@ export class PeriodRatingService {
   private async billedSources(em: EntityManager, type: string, ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
     const rows = await em.execute<{ source_id: string }[]>(
-      `select distinct source_id from invoice_lines where source_type = ? and source_id in (select unnest(?::uuid[]))`,
+      `select distinct source_id from invoice_lines where source_type = ? and source_id = any(array[?]::uuid[])`,
       [type, ids],
     );
     return new Set(rows.map((r) => r.source_id));

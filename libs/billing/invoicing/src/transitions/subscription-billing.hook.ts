@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { OrganizationsService, OutboxService } from '@closebook/platform';
+import { RollupsService } from '@closebook/metering';
 import {
   BillingPeriod,
   BillingPeriodsService,
@@ -73,6 +74,7 @@ export class SubscriptionBillingHook implements SubscriptionLifecycleHook, OnMod
     private readonly orgs: OrganizationsService,
     private readonly writer: InvoiceWriter,
     private readonly outbox: OutboxService,
+    private readonly rollups: RollupsService,
   ) {}
 
   onModuleInit(): void {
@@ -166,6 +168,8 @@ export class SubscriptionBillingHook implements SubscriptionLifecycleHook, OnMod
       },
     };
     if (change.kind === 'plan') await this.announcePlanChange(tx, sub, change, from, to, rated, invoice, conversion);
+    // What the period's rollups cover changed (the meters of the new plan, a shorter last period).
+    if (change.kind === 'plan' || change.kind === 'cancel') await this.rollups.markDirty(tx, sub.id, { from: change.effectiveAt });
     await tx.flush();
   }
 

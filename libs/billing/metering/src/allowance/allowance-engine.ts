@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CatalogService } from '@closebook/catalog';
-import { SubscriptionsService, toRatingState } from '@closebook/subscriptions';
+import { SubscriptionsService, toRatingState, type StateSegmentAt } from '@closebook/subscriptions';
 import type { AllowanceGrant, RatingPlanVersion, StateSegment, TransitionKind } from '@closebook/rating';
 import type { PeriodRow, SubscriptionRow } from '../catalog/billing-sources';
 import { periodAllowanceStates, type AllowanceStates, type DimensionUsage } from './allowance-calculator';
@@ -18,10 +18,17 @@ export interface AllowanceGrantsSource {
 export const ALLOWANCE_GRANTS_SOURCE = Symbol('ALLOWANCE_GRANTS_SOURCE');
 
 export class TableAllowanceGrantsSource implements AllowanceGrantsSource {
+  /** Tables, once seen, stay (a migration never drops them under a running process). */
+  private seen: { g: string | null; d: string | null } | null = null;
+
   async grants(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<AllowanceGrant[]> {
-    const [reg] = await em.execute<{ g: string | null; d: string | null }[]>(
-      `select to_regclass('allowance_grants')::text as g, to_regclass('allowance_drawdowns')::text as d`,
-    );
+    let reg = this.seen;
+    if (!reg) {
+      [reg] = await em.execute<{ g: string | null; d: string | null }[]>(
+        `select to_regclass('allowance_grants')::text as g, to_regclass('allowance_drawdowns')::text as d`,
+      );
+      if (reg.g && reg.d) this.seen = reg;
+    }
     if (!reg?.g) return [];
     const start = period.start.toISOString();
     const drawn = reg.d
@@ -58,8 +65,8 @@ export class AllowanceEngine {
     this.grantsSource = grantsSource ?? new TableAllowanceGrantsSource();
   }
 
-  async states(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[]): Promise<AllowanceStates> {
-    const segments = await this.segments(em, sub, period);
+  async states(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], loaded?: StateSegmentAt[]): Promise<AllowanceStates> {
+    const segments = await this.segments(em, sub, period, loaded);
     const grants = await this.grantsSource.grants(em, sub, period);
     return periodAllowanceStates({
       subscription_id: sub.id,
@@ -73,13 +80,13 @@ export class AllowanceEngine {
   }
 
   /** The states in force over the period, as the period invoice rates them. */
-  async segments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<StateSegment[]> {
+  async segments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, loaded?: StateSegmentAt[]): Promise<StateSegment[]> {
     const docs = new Map<string, RatingPlanVersion>();
     const doc = async (id: string) => {
       if (!docs.has(id)) docs.set(id, await this.catalog.ratingPlanVersion(em, id, sub.organizationId));
       return docs.get(id)!;
     };
-    const segs = await this.subscriptions.segments(em, sub.id, period.start, period.end);
+    const segs = loaded ?? (await this.terms(em, sub.id, period));
     const out: StateSegment[] = [];
     for (const s of segs) {
       const planChange = s.changes.find((c) => c.kind === 'plan');
@@ -92,9 +99,8 @@ export class AllowanceEngine {
     return out;
   }
 
-  /** The plan versions in force at some point of the period (their metered products are the period's meters). */
-  async planVersionIds(em: EntityManager, subscriptionId: string, period: PeriodRow): Promise<string[]> {
-    const segs = await this.subscriptions.segments(em, subscriptionId, period.start, period.end);
-    return [...new Set(segs.map((s) => s.state.planVersionId))];
+  /** The subscription's terms over the period (the subscriptions module's segments). */
+  terms(em: EntityManager, subscriptionId: string, period: PeriodRow): Promise<StateSegmentAt[]> {
+    return this.subscriptions.segments(em, subscriptionId, period.start, period.end);
   }
 }

@@ -22,7 +22,6 @@
  * get a row (zeros when nothing matched).
  * Parameters: [subscription_id, period_start, plan version ids (jsonb array)].
  */
-import { EVENT_DIGEST_SQL } from './digest';
 
 const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
 
@@ -53,7 +52,7 @@ meters as (
 selected as (
   select m.product_id, m.product_key, m.aggregation,
          coalesce(e.properties->>m.key_label, '') as price_key,
-         e.event_id, e.ts,
+         e.event_id, e.ts, e.digest,
          case when m.aggregation in ('sum', 'max', 'latest') then
            case jsonb_typeof(e.properties->m.property)
              when 'number' then (e.properties->m.property)::numeric
@@ -72,19 +71,36 @@ covered as (
      or (aggregation = 'unique_count' and uniq is not null)
      or (aggregation in ('sum', 'max', 'latest') and qty >= 0)
 ),
-agg as (
+sums as (
   select product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
-         count(*)::bigint as event_count,
-         case min(aggregation)
-           when 'count' then count(*)::numeric
-           when 'sum' then coalesce(sum(qty), 0)
-           when 'max' then coalesce(max(qty), 0)
-           when 'unique_count' then count(distinct uniq) filter (where aggregation = 'unique_count')
-           when 'latest' then coalesce((array_agg(qty order by ts desc, event_id desc) filter (where aggregation = 'latest'))[1], 0)
-         end as aggregate,
-         coalesce(bit_xor(${EVENT_DIGEST_SQL}), 0)::bigint as digest
+         count(*)::bigint as event_count, sum(qty) as sum_qty, max(qty) as max_qty,
+         coalesce(bit_xor(digest), 0)::bigint as digest
   from covered
   group by product_id, price_key
+),
+uniques as (
+  select product_id, price_key, count(*)::numeric as n
+  from (select distinct product_id, price_key, uniq from covered where aggregation = 'unique_count') u
+  group by product_id, price_key
+),
+latest as (
+  select distinct on (product_id, price_key) product_id, price_key, qty
+  from covered where aggregation = 'latest'
+  order by product_id, price_key, ts desc, event_id desc
+),
+agg as (
+  select s.product_id, s.price_key, s.product_key, s.aggregation, s.event_count,
+         case s.aggregation
+           when 'count' then s.event_count::numeric
+           when 'sum' then coalesce(s.sum_qty, 0)
+           when 'max' then coalesce(s.max_qty, 0)
+           when 'unique_count' then coalesce(u.n, 0)
+           when 'latest' then coalesce(l.qty, 0)
+         end as aggregate,
+         s.digest
+  from sums s
+  left join uniques u on u.product_id = s.product_id and u.price_key = s.price_key
+  left join latest l on l.product_id = s.product_id and l.price_key = s.price_key
 ),
 results as (
   select product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
@@ -142,4 +158,5 @@ period_state as (
 )
 select (select count(*) from target)::int as found,
        (select count(*) from upserted)::int as upserted,
-       (select count(*) from zeroed)::int as zeroed`;
+       (select count(*) from zeroed)::int as zeroed,
+       (select coalesce(sum(event_count), 0) from results)::text as covered`;

@@ -2,9 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MoneyError } from '@closebook/money';
 import { OutboxService, ValidationError } from '@closebook/platform';
+import type { StateSegmentAt } from '@closebook/subscriptions';
 import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
 import { AllowanceEngine } from '../allowance/allowance-engine';
-import { BillingSources, type SubscriptionRow } from '../catalog/billing-sources';
+import { BillingSources, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
 import { COMPUTE_ROLLUPS_SQL, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
 
 /**
@@ -53,8 +54,8 @@ const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOStr
 
 /**
  * Rollups: kept current from the dirty marks ingest writes, recomputed set-based from raw events,
- * one (subscription, period) at a time under an advisory lock, so two workers never interleave on
- * the same pair and a retried or duplicated job recomputes to the same rows.
+ * each (subscription, period) in its own transaction under an advisory lock on the pair, so two
+ * workers never interleave on one pair and a retried or duplicated job recomputes to the same rows.
  */
 @Injectable()
 export class RollupsService {
@@ -119,21 +120,26 @@ export class RollupsService {
   }
 
   /**
-   * Marks pairs for recompute: one period, or every period of the subscription. For modules that
-   * change what a rollup covers (a plan or meter change, a backdated subscription).
+   * Marks pairs for recompute: the period starting at `opts.periodStart`, or every period ending
+   * after `opts.from`, or every period of the subscription. For changes of what a rollup covers (a
+   * plan change, a backdated subscription); the subscription lifecycle hook calls it.
    */
-  async markDirty(em: EntityManager, subscriptionId: string, periodStart?: Date | string): Promise<number> {
+  async markDirty(em: EntityManager, subscriptionId: string, opts: { periodStart?: Date | string; from?: Date | string } = {}): Promise<number> {
+    const start = opts.periodStart ? iso(opts.periodStart) : null;
+    const from = opts.from ? iso(opts.from) : null;
     const rows = await em.execute<{ n: number }[]>(
       `with m as (
          insert into usage_rollup_dirty (subscription_id, period_start, organization_id)
          select bp.subscription_id, bp.period_start, bp.organization_id from billing_periods bp
-         where bp.subscription_id = ?::uuid and (?::timestamptz is null or bp.period_start = ?::timestamptz)
+         where bp.subscription_id = ?::uuid
+           and (?::timestamptz is null or bp.period_start = ?::timestamptz)
+           and (?::timestamptz is null or bp.period_end > ?::timestamptz)
          order by 1, 2
          on conflict (subscription_id, period_start) do update
            set version = nextval('usage_rollup_dirty_version_seq'), marked_at = now()
          returning 1)
        select count(*)::int as n from m`,
-      [subscriptionId, periodStart ? iso(periodStart) : null, periodStart ? iso(periodStart) : null],
+      [subscriptionId, start, start, from, from],
     );
     return rows[0].n;
   }
@@ -164,9 +170,13 @@ export class RollupsService {
    * spent. Pairs another worker holds are skipped: that worker clears only the mark it read, so a
    * newer mark survives for the next run.
    */
-  async processDirty(em: EntityManager, opts: { organizationId?: string; budgetMs?: number; batch?: number } = {}): Promise<ProcessDirtyResult> {
+  async processDirty(
+    em: EntityManager,
+    opts: { organizationId?: string; budgetMs?: number; batch?: number; concurrency?: number } = {},
+  ): Promise<ProcessDirtyResult> {
     const deadline = Date.now() + (opts.budgetMs ?? 20_000);
     const batch = opts.batch ?? 100;
+    const concurrency = Math.max(1, opts.concurrency ?? 2);
     const attempted = new Set<string>();
     let processed = 0;
     let busy = 0;
@@ -179,14 +189,26 @@ export class RollupsService {
       );
       const fresh = rows.filter((r) => !attempted.has(`${r.subscription_id}|${iso(r.period_start)}`));
       if (fresh.length === 0) return { processed, busy, remaining: rows.length > 0 };
-      for (const r of fresh) {
-        if (Date.now() > deadline) return { processed, busy, remaining: true };
-        const key = `${r.subscription_id}|${iso(r.period_start)}`;
-        const res = await em.transactional((tx) => this.recomputeIn(tx, r.subscription_id, iso(r.period_start), false));
-        if (res.status === 'busy' || !res.cleared) attempted.add(key);
-        if (res.status === 'busy') busy++;
-        else processed++;
-      }
+      // A few pairs at a time, each in its own fork and transaction (their advisory locks differ).
+      let next = 0;
+      let outOfTime = false;
+      const lane = async () => {
+        for (;;) {
+          const r = fresh[next++];
+          if (!r) return;
+          if (Date.now() > deadline) {
+            outOfTime = true;
+            return;
+          }
+          const key = `${r.subscription_id}|${iso(r.period_start)}`;
+          const res = await em.fork().transactional((tx) => this.recomputeIn(tx, r.subscription_id, iso(r.period_start), false));
+          if (res.status === 'busy' || !res.cleared) attempted.add(key);
+          if (res.status === 'busy') busy++;
+          else processed++;
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, lane));
+      if (outOfTime) return { processed, busy, remaining: true };
     }
   }
 
@@ -204,10 +226,21 @@ export class RollupsService {
       'select version::text as version from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz',
       [subscriptionId, periodStart],
     );
-    const plans = await this.meterPlans(tx, subscriptionId, periodStart);
-    const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number }[]>(RECOMPUTE_ROLLUPS_SQL, [subscriptionId, periodStart, plans]);
+    // The subscription's terms over the period decide the meters (every plan in force in it).
+    const sub = await BillingSources.subscriptionById(tx, subscriptionId);
+    const period = sub ? await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart)) : null;
+    const terms = sub && period ? await this.engine.terms(tx, subscriptionId, period) : [];
+    const plans = JSON.stringify([...new Set(terms.map((t) => t.state.planVersionId))]);
+    // A period's covered events are materialised and hashed in memory; 4 MB (the default) spills to disk early.
+    await tx.execute(`set local work_mem = '64MB'`);
+    const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number; covered: string }[]>(RECOMPUTE_ROLLUPS_SQL, [
+      subscriptionId,
+      periodStart,
+      plans,
+    ]);
+    // No usage, no threshold: empty periods (the next one, a quiet customer's) skip the allowance rating.
     let emitted = 0;
-    if (res.found > 0) emitted = await this.emitThresholds(tx, subscriptionId, periodStart);
+    if (res.found > 0 && sub && period && res.covered !== '0') emitted = await this.emitThresholds(tx, sub, period, terms);
     let cleared = false;
     if (mark) {
       const deleted = await tx.execute<{ n: number }[]>(
@@ -231,27 +264,25 @@ export class RollupsService {
   /** The plan versions in force during the period (JSON array for the rollup SQL); none without a period row. */
   private async meterPlans(em: EntityManager, subscriptionId: string, periodStart: string): Promise<string> {
     const period = await BillingSources.periodStarting(em, subscriptionId, new Date(periodStart));
-    return JSON.stringify(period ? await this.engine.planVersionIds(em, subscriptionId, period) : []);
+    const terms = period ? await this.engine.terms(em, subscriptionId, period) : [];
+    return JSON.stringify([...new Set(terms.map((t) => t.state.planVersionId))]);
   }
 
   /**
    * `allowance.threshold_reached` once per threshold (80%, 100%) per dimension per period: the
    * outbox dedupe key makes "once" a database guarantee, in the rollup's transaction.
    */
-  private async emitThresholds(tx: EntityManager, subscriptionId: string, periodStart: string): Promise<number> {
-    const sub = await BillingSources.subscriptionById(tx, subscriptionId);
-    if (!sub) return 0;
-    const period = await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart));
-    if (!period) return 0;
+  private async emitThresholds(tx: EntityManager, sub: SubscriptionRow, period: PeriodRow, terms: StateSegmentAt[]): Promise<number> {
+    const periodStart = period.start.toISOString();
     let states;
     try {
-      const rollups = await this.stored(tx, subscriptionId, periodStart);
+      const rollups = await this.stored(tx, sub.id, periodStart);
       const usage = rollups.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
-      states = await this.engine.states(tx, sub, period, usage);
+      states = await this.engine.states(tx, sub, period, usage, terms);
     } catch (err) {
       // A plan the rating core refuses must not stop the rollups; the invoice run reports it.
       if (!(err instanceof MoneyError)) throw err;
-      this.logger.warn({ err, subscriptionId, periodStart }, 'allowance thresholds skipped');
+      this.logger.warn({ err, subscriptionId: sub.id, periodStart }, 'allowance thresholds skipped');
       return 0;
     }
     let emitted = 0;
