@@ -17,9 +17,8 @@ export class Migration20261123200000_metering extends Migration {
     this.addSql(`create table "usage_event_keys" ("organization_id" uuid not null, "event_id" text collate "C" not null, "ts" timestamptz not null, constraint "usage_event_keys_pkey" primary key ("organization_id", "event_id"));`);
 
     // Raw events: append-only, partitioned by UTC month of the event timestamp; partitions
-    // (usage_events_yYYYYmMM) are created on demand by closebook_ensure_usage_partition. `digest`
-    // (the first 64 bits of md5(event_id)) is computed once, here, and XORed by every rollup.
-    this.addSql(`create table "usage_events" ("organization_id" uuid not null, "event_id" text not null, "customer_id" uuid not null, "event_name" text not null, "ts" timestamptz not null, "properties" jsonb not null, "received_at" timestamptz not null default now(), "digest" bigint generated always as (('x' || md5("event_id"))::bit(64)::bigint) stored) partition by range ("ts");`);
+    // (usage_events_yYYYYmMM) are created on demand by closebook_ensure_usage_partition.
+    this.addSql(`create table "usage_events" ("organization_id" uuid not null, "event_id" text not null, "customer_id" uuid not null, "event_name" text not null, "ts" timestamptz not null, "properties" jsonb not null, "received_at" timestamptz not null default now()) partition by range ("ts");`);
     this.addSql(`create index "usage_events_customer_id_ts_index" on "usage_events" ("customer_id", "ts");`);
     this.addSql(`create function closebook_ensure_usage_partition(p_month date) returns text language plpgsql as $$
       declare

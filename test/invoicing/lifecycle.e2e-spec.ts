@@ -27,7 +27,7 @@ describe('invoice lifecycle', () => {
 
   const em = () => api.orm.em.fork() as EntityManager;
 
-  async function starter(name: string, taxRate?: string) {
+  async function starter(name: string, taxRate?: string, startedAt = lastMonth) {
     const t = await tenant(api, name);
     await t.product({ key: 'starter_fee', name: 'Starter plan', kind: 'recurring' });
     await t.product({ key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } });
@@ -35,7 +35,7 @@ describe('invoice lifecycle', () => {
       { product_key: 'starter_fee', price: { model: 'flat', amount: '49' } },
       { product_key: 'api_calls', allowance: '10000', price: { model: 'per_unit', unit_amount: '0.005' } },
     ]);
-    const s = await t.subscribe('acme', 'starter', { started_at: lastMonth, ...(taxRate ? { tax_rate: taxRate } : {}) });
+    const s = await t.subscribe('acme', 'starter', { started_at: startedAt, ...(taxRate ? { tax_rate: taxRate } : {}) });
     return { t, s };
   }
 
@@ -175,7 +175,8 @@ describe('invoice lifecycle', () => {
   });
 
   it('the upcoming invoice is the pipeline computation on live usage, written nowhere', async () => {
-    const { t, s } = await starter('Upcoming');
+    // Started this month: no period has ended, so no period-end run can write an invoice meanwhile.
+    const { t, s } = await starter('Upcoming', undefined, thisMonth);
     await sendAll(t, t.calls('acme', 'api.call', 10_500, new Date(Math.max(thisMonth.getTime(), Date.now() - 3_600_000))));
     const before = await sql(api, 'select id from invoices where subscription_id = ?', [s.subscriptionId]);
     const up = (await t.get(`/v1/subscriptions/${s.subscriptionId}/upcoming-invoice`).expect(200)).body;
@@ -244,7 +245,6 @@ describe('invoice lifecycle', () => {
     await t.plan('flat', [{ product_key: 'fee', price: { model: 'flat', amount: '12' } }]);
     const s = await t.subscribe('acme', 'flat', { started_at: monthStart(-2) });
     await runPeriodEnd(api, w, t.orgId);
-    expect((await t.invoices(`&subscription=${s.subscriptionId}`)).map((i) => i.status)).toContain('draft');
     await api.app.get(InvoicingJobs).finalizeDue();
     const all = await t.invoices(`&subscription=${s.subscriptionId}`);
     expect(all.map((i) => `${i.kind} ${i.status}`).sort()).toEqual(['opening finalized', 'period finalized', 'period finalized']);

@@ -315,6 +315,8 @@ describe('allowance state', () => {
     await t.get(`/v1/customers/a/subscriptions/${b.subscriptionId}/allowance-state`).expect(404);
     const other = await tenant(api, 'Other');
     await other.get(`/v1/customers/a/subscriptions/${a.subscriptionId}/allowance-state`).expect(404);
+    await t.get(`/v1/customers/a/subscriptions/nope/allowance-state`).expect(404);
+    await t.get(`/v1/customers/nobody/subscriptions/${a.subscriptionId}/allowance-state`).expect(404);
     await api.http.get(`/v1/customers/a/subscriptions/${a.subscriptionId}/allowance-state`).set(bearer(await t.key('ingest'))).expect(403);
     await t.get(`/v1/customers/a/subscriptions/${a.subscriptionId}/allowance-state?period=1999-01-01`).expect(422);
   });

@@ -370,5 +370,6 @@ describe('rollups', () => {
     await t.get(`/v1/subscriptions/${subscriptionId}/usage?period=2001-13-01`).expect(400);
     const other = await tenant(api, 'Other');
     await other.get(`/v1/subscriptions/${subscriptionId}/usage`).expect(404);
+    await t.get('/v1/subscriptions/not-a-uuid/usage').expect(404);
   });
 });

@@ -2,7 +2,7 @@ import { Controller, Get, Param } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { AllowanceStateService, UsageService } from '@closebook/metering';
-import { ApiRoute, Caller, READ_ROLES, Roles, ZQuery, type Principal } from '@closebook/platform';
+import { ApiRoute, Caller, READ_ROLES, Roles, UuidParam, ZQuery, type Principal } from '@closebook/platform';
 import { allowanceStateView, periodQuery, usageView } from './metering.views';
 
 @Controller()
@@ -12,7 +12,7 @@ export class UsageController {
 
   @Get('subscriptions/:id/usage')
   @ApiRoute({ summary: "A subscription's rollups for a billing period (count, aggregate, digest)", tags: ['usage'], response: usageView, errors: [422] })
-  async list(@Caller() caller: Principal, @Param('id') id: string, @ZQuery(periodQuery) q: z.infer<typeof periodQuery>) {
+  async list(@Caller() caller: Principal, @UuidParam('id', 'subscription') id: string, @ZQuery(periodQuery) q: z.infer<typeof periodQuery>) {
     return this.usage.forSubscription(this.em, caller.organizationId, id, { periodStart: q.period });
   }
 
@@ -26,7 +26,7 @@ export class UsageController {
   async allowanceState(
     @Caller() caller: Principal,
     @Param('id') customerId: string,
-    @Param('sub_id') subscriptionId: string,
+    @UuidParam('sub_id', 'subscription') subscriptionId: string,
     @ZQuery(periodQuery) q: z.infer<typeof periodQuery>,
   ) {
     return this.allowance.forSubscription(this.em, caller.organizationId, customerId, subscriptionId, { periodStart: q.period });

@@ -4,7 +4,7 @@
  * plan documents, customers by reference) come from that module's and the catalog's services.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { NotFoundError } from '@closebook/platform';
+import { isUuid, NotFoundError } from '@closebook/platform';
 
 export interface SubscriptionRow {
   id: string;
@@ -24,10 +24,6 @@ export interface PeriodRow {
   end: Date;
   seq: number | null;
 }
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export const isUuid = (s: string) => UUID_RE.test(s);
 
 /** billing_anchor: the day of the month (1..31) usage cycles start on; the start day when unusable. */
 export function anchorDayOf(v: unknown, fallback: Date): number {

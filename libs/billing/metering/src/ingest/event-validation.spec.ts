@@ -38,23 +38,23 @@ describe('validateEvent', () => {
   });
 
   it.each([
-    [null, 'invalid_event'],
-    [[], 'invalid_event'],
-    [{ ...base, event_id: '' }, 'invalid_event_id'],
-    [{ ...base, event_id: 'x'.repeat(201) }, 'event_id_too_long'],
-    [{ ...base, customer_id: undefined }, 'missing_field'],
-    [{ ...base, customer_id: '' }, 'invalid_customer_id'],
-    [{ ...base, event_name: 5 }, 'invalid_event_name'],
-    [{ ...base, timestamp: 1700000000 }, 'invalid_timestamp'],
-    [{ ...base, timestamp: new Date(NOW + FUTURE_TOLERANCE_MS + 1000).toISOString() }, 'timestamp_in_future'],
-    [{ ...base, timestamp: '1999-12-31T23:59:59Z' }, 'timestamp_too_old'],
-    [{ ...base, properties: 'x' }, 'invalid_properties'],
-    [{ ...base, properties: { a: [1] } }, 'invalid_property'],
-    [{ ...base, properties: { a: { b: 1 } } }, 'invalid_property'],
-    [{ ...base, properties: { a: 'x\u0000' } }, 'invalid_property'],
-    [{ ...base, properties: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }, 'too_many_properties'],
-    [{ ...base, foo: 1 }, 'unknown_field'],
-  ])('rejects %j with %s', (item, code) => {
+    ['null', null, 'invalid_event'],
+    ['an array', [], 'invalid_event'],
+    ['an empty event_id', { ...base, event_id: '' }, 'invalid_event_id'],
+    ['a 201-character event_id', { ...base, event_id: 'x'.repeat(201) }, 'event_id_too_long'],
+    ['no customer_id', { ...base, customer_id: undefined }, 'missing_field'],
+    ['an empty customer_id', { ...base, customer_id: '' }, 'invalid_customer_id'],
+    ['a numeric event_name', { ...base, event_name: 5 }, 'invalid_event_name'],
+    ['an epoch timestamp', { ...base, timestamp: 1700000000 }, 'invalid_timestamp'],
+    ['a timestamp 5 min 1 s ahead', { ...base, timestamp: new Date(NOW + FUTURE_TOLERANCE_MS + 1000).toISOString() }, 'timestamp_in_future'],
+    ['a timestamp in 1999', { ...base, timestamp: '1999-12-31T23:59:59Z' }, 'timestamp_too_old'],
+    ['string properties', { ...base, properties: 'x' }, 'invalid_properties'],
+    ['an array property', { ...base, properties: { a: [1] } }, 'invalid_property'],
+    ['an object property', { ...base, properties: { a: { b: 1 } } }, 'invalid_property'],
+    ['a NUL in a property', { ...base, properties: { a: 'x\u0000' } }, 'invalid_property'],
+    ['101 properties', { ...base, properties: Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`k${i}`, i])) }, 'too_many_properties'],
+    ['an unknown field', { ...base, foo: 1 }, 'unknown_field'],
+  ])('rejects %s with its code', (_label, item, code) => {
     const v = validateEvent(item, 7, NOW);
     expect(v).toMatchObject({ index: 7, code, reason: expect.any(String) });
   });

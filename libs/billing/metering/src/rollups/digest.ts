@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 
 /**
  * The digest of a set of event ids, order-independent: the XOR of the first 64 bits of md5(event_id)
- * read as a signed bigint. This is the TypeScript twin of the SQL: each event's term is the
- * generated column `usage_events.digest` = `('x' || md5(event_id))::bit(64)::bigint` (the cast
- * keeps the first 64 bits), computed once at insert, and a rollup is `bit_xor(digest)` — so a
+ * read as a signed bigint. This is the TypeScript twin of the rollup SQL,
+ * `bit_xor(('x' || md5(event_id))::bit(64)::bigint)` (the cast keeps the first 64 bits), so a
  * rollup can be checked from event ids alone. The empty set digests to "0".
  */
 export function eventDigest(eventId: string): bigint {
@@ -18,5 +17,5 @@ export function digestOf(eventIds: Iterable<string>): string {
   return BigInt.asIntN(64, acc).toString();
 }
 
-/** SQL expression of one event's digest term (the generated column's; the column must be named `event_id`). */
+/** SQL expression of one event's digest term (the column must be named `event_id`). */
 export const EVENT_DIGEST_SQL = `('x' || md5(event_id))::bit(64)::bigint`;

@@ -5,9 +5,9 @@
  *
  * Attribution (docs/metering.md): an event belongs to subscription S and billing period P when its
  * customer is S's customer and P.period_start <= ts < P.period_end and S is in force at ts
- * (started_at <= ts < ends_at). For each metered product of S's pinned plan version, the product's
- * meter selects events with `event_name = meter_event_name` whose properties contain every
- * `meter_filter` pair (jsonb containment: typed equality). Then:
+ * (started_at <= ts < ends_at). Each meter (below) selects events with `event_name =
+ * meter_event_name` whose properties contain every `meter_filter` pair (jsonb containment: typed
+ * equality). Then:
  *   count         covers every selected event; aggregate = number of events
  *   sum/max       covers events whose property is a non-negative number (a JSON number or a decimal
  *                 string "12.5"); aggregate = exact numeric sum / max
@@ -22,6 +22,7 @@
  * get a row (zeros when nothing matched).
  * Parameters: [subscription_id, period_start, plan version ids (jsonb array)].
  */
+import { EVENT_DIGEST_SQL } from './digest';
 
 const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
 
@@ -52,7 +53,7 @@ meters as (
 selected as (
   select m.product_id, m.product_key, m.aggregation,
          coalesce(e.properties->>m.key_label, '') as price_key,
-         e.event_id, e.ts, e.digest,
+         e.event_id, e.ts,
          case when m.aggregation in ('sum', 'max', 'latest') then
            case jsonb_typeof(e.properties->m.property)
              when 'number' then (e.properties->m.property)::numeric
@@ -74,7 +75,7 @@ covered as (
 sums as (
   select product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
          count(*)::bigint as event_count, sum(qty) as sum_qty, max(qty) as max_qty,
-         coalesce(bit_xor(digest), 0)::bigint as digest
+         coalesce(bit_xor(${EVENT_DIGEST_SQL}), 0)::bigint as digest
   from covered
   group by product_id, price_key
 ),
