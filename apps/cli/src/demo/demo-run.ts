@@ -66,15 +66,22 @@ export class DemoRun {
     this.api = await createApiApp({ logger: false });
     await this.api.listen(0, '127.0.0.1');
     const base = (await this.api.getUrl()).replace('[::1]', '127.0.0.1');
-    this.worker = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
-    await this.worker.init();
     this.orm = this.api.get<MikroORM>(MikroORM);
     try {
       await this.cycle(`${base}/v1`);
     } finally {
-      await this.worker.close();
+      await this.worker?.close();
       await this.api.close();
     }
+  }
+
+  /**
+   * The worker starts once the set-up is recorded: its schedulers run on the real clock, so they rate
+   * the replayed past months as soon as it starts, and charges recorded after a draft go to the next invoice.
+   */
+  private async startWorker() {
+    this.worker = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
+    await this.worker.init();
   }
 
   private async cycle(baseUrl: string) {
@@ -124,10 +131,6 @@ export class DemoRun {
     const byPlan = Object.entries(customers.reduce<Record<string, number>>((acc, c) => ({ ...acc, [c.plan]: (acc[c.plan] ?? 0) + 1 }), {}));
     this.say(`  ${customers.length} customers: ${byPlan.map(([p, n]) => `${n} ${p}`).join(', ')}`);
 
-    const ingested = { accepted: 0, duplicates: 0, rejected: 0 };
-    await this.ingestMonth(ingest, customers, m1, m2, 11, ingested);
-    await this.monthEnd(finance, m2, ym(m1));
-
     this.step(`On-demand charges in ${ym(m2)} (consulting at $150/h, incident response $100)`);
     const consulting = customers.filter((c) => c.plan !== 'hobby').slice(0, 5);
     for (const c of consulting) {
@@ -135,6 +138,13 @@ export class DemoRun {
       await finance.post(`/subscriptions/${subs.get(c.externalId)}/charges`, { description: 'Incident response', quantity: '1', unit_amount: '100', date: new Date(m2.getTime() + 20 * 86_400_000).toISOString() });
     }
     this.say(`  ${consulting.length * 2} charges for ${consulting.length} customers`);
+
+    this.step('Worker started (rollups, period-end flows, finalization, webhooks)');
+    await this.startWorker();
+
+    const ingested = { accepted: 0, duplicates: 0, rejected: 0 };
+    await this.ingestMonth(ingest, customers, m1, m2, 11, ingested);
+    await this.monthEnd(finance, m2, ym(m1));
 
     await this.ingestMonth(ingest, customers, m2, m3, 12, ingested);
 
