@@ -18,8 +18,10 @@ function ensureDependencies() {
   const marker = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
   if (fs.existsSync(marker) && fs.statSync(marker).mtimeMs >= fs.statSync(lock).mtimeMs) return;
-  console.log('[setup] installing dependencies (npm ci)…');
-  sh('npm ci --no-audit --no-fund --loglevel=error');
+  // `npm install` with the committed lock, not `npm ci`: this registry omits other platforms' optional
+  // binaries (@swc/core-darwin-*, …), which npm ci then reports as missing from any lock npm writes here.
+  console.log('[setup] installing dependencies (npm install from package-lock.json)…');
+  sh('npm install --no-audit --no-fund --loglevel=error');
 }
 
 async function main() {
