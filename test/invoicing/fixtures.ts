@@ -161,6 +161,7 @@ export async function startWorker(): Promise<{ worker: INestApplicationContext; 
   await worker.init();
   const config = loadConfig();
   const events = new QueueEvents('billing', { connection: redisConnection(config.redisUrl), prefix: config.queuePrefix });
+  events.on('error', () => undefined); // closing races are not test failures
   await events.waitUntilReady();
   const jobs = worker.get(JobsService);
   return {

@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import type { Job } from 'bullmq';
 import { AppConfig, JobDispatcher } from '@closebook/platform';
@@ -14,6 +14,10 @@ abstract class QueueProcessor extends WorkerHost implements OnApplicationBootstr
   }
   onApplicationBootstrap() {
     this.worker.concurrency = this.config.workerConcurrency;
+    // An 'error' event without a listener is thrown by Node and would take the process down (a Redis
+    // connection closing under a running job, at shutdown or on failover); BullMQ retries the job anyway.
+    const logger = new Logger(`${this.constructor.name}`);
+    this.worker.on('error', (err) => logger.warn({ err }, 'worker connection error'));
   }
   process(job: Job): Promise<unknown> {
     return this.dispatcher.dispatch(job);

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectQueue } from '@nestjs/bullmq';
 import type { JobsOptions, Queue } from 'bullmq';
 import { JOBS, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './job-registry';
@@ -18,6 +18,9 @@ export class JobsService {
     @InjectQueue('webhooks') webhooks: Queue,
   ) {
     this.queues = { platform, metering, billing, ledger, reconciliation, exports: exportsQueue, webhooks };
+    // Unlistened 'error' events are thrown; a closing or failing-over Redis connection must only be logged.
+    const logger = new Logger('JobsService');
+    for (const q of Object.values(this.queues)) q.on('error', (err) => logger.warn({ err, queue: q.name }, 'queue connection error'));
   }
 
   queue(name: QueueName): Queue {

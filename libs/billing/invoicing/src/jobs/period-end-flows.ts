@@ -86,7 +86,11 @@ export class PeriodEndFlows implements OnModuleDestroy {
   }
 
   private flows(): FlowProducer {
-    this.producer ??= new FlowProducer({ connection: redisConnection(this.config.redisUrl), prefix: this.config.queuePrefix });
+    if (!this.producer) {
+      this.producer = new FlowProducer({ connection: redisConnection(this.config.redisUrl), prefix: this.config.queuePrefix });
+      // An unlistened 'error' event is thrown by Node; a dropped connection is retried by ioredis.
+      this.producer.on('error', (err) => this.logger.warn({ err }, 'flow producer connection error'));
+    }
     return this.producer;
   }
 }
