@@ -231,9 +231,16 @@ describe('rollups', () => {
 
     it('clears the dirty mark, and gives the same rollups when retried, duplicated or run concurrently', async () => {
       const { t, subscriptionId, events, at } = await withEvents();
-      const first = await rollUp(api, t.orgId);
       // The subscription's three periods were marked when it was created (hook) and last month's by ingest.
-      expect(first).toMatchObject({ processed: 3, busy: 0, remaining: false });
+      // Other suites' workers sweep every organization of this shared database, so a pair may be done or held by
+      // one of them: run until nothing is left rather than expecting this call to do all three.
+      let first = await rollUp(api, t.orgId);
+      expect(first.processed + first.busy).toBeLessThanOrEqual(3);
+      for (let i = 0; i < 20 && (first.remaining || first.busy > 0); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        first = await rollUp(api, t.orgId);
+      }
+      expect(first).toMatchObject({ busy: 0, remaining: false });
       expect(await sql(api, 'select 1 from usage_rollup_dirty where subscription_id = ?', [subscriptionId])).toHaveLength(0);
       const once = await stored(subscriptionId);
       expect(once.find((r) => r.product_key === 'calls')!.event_count).toBe('150');
