@@ -3,7 +3,7 @@
 const base = require('./jest.config');
 module.exports = {
   ...base,
-  testMatch: ['<rootDir>/libs/money/**/*.spec.ts', '<rootDir>/libs/billing/rating/**/*.spec.ts'],
+  testMatch: ['<rootDir>/libs/money/**/*.spec.ts', '<rootDir>/libs/billing/rating/**/*.spec.ts', '<rootDir>/libs/ledger/**/*.spec.ts', '<rootDir>/libs/billing/invoicing/**/*.spec.ts'],
   globalSetup: undefined,
   globalTeardown: undefined,
   setupFiles: [],

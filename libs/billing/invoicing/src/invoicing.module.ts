@@ -2,6 +2,7 @@ import { Module, OnApplicationBootstrap } from '@nestjs/common';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
 import { SubscriptionsModule } from '@closebook/subscriptions';
 import { MeteringModule } from '@closebook/metering';
+import { LedgerModule } from '@closebook/ledger';
 import { Invoice } from './entities/invoice.entity';
 import { InvoiceLine } from './entities/invoice-line.entity';
 import { InvoiceRollup } from './entities/invoice-rollup.entity';
@@ -25,6 +26,9 @@ import { SubscriptionBillingHook } from './transitions/subscription-billing.hook
 import { SubscriptionBillingService } from './transitions/subscription-billing.service';
 import { PeriodEndFlows } from './jobs/period-end-flows';
 import { InvoicingJobs } from './jobs/invoicing.jobs';
+import { LedgerPostingHook } from './posting/ledger-posting.hook';
+import { UsageAccrualService } from './posting/usage-accrual.service';
+import { UsageAccrualJobs } from './posting/usage-accrual.jobs';
 
 export const INVOICING_ENTITIES = [
   Invoice,
@@ -55,6 +59,8 @@ const services = [
   SubscriptionBillingHook,
   SubscriptionBillingService,
   PeriodEndFlows,
+  UsageAccrualService,
+  UsageAccrualJobs,
 ];
 
 /**
@@ -63,8 +69,9 @@ const services = [
  * so the job registry check passes everywhere); the schedules only by InvoicingWorkerModule.
  */
 @Module({
-  imports: [SubscriptionsModule, MeteringModule, MikroOrmModule.forFeature(INVOICING_ENTITIES)],
-  providers: [...services, InvoicingJobs],
+  imports: [SubscriptionsModule, MeteringModule, LedgerModule, MikroOrmModule.forFeature(INVOICING_ENTITIES)],
+  // LedgerPostingHook registers the posting rules with InvoicingEvents: every app that finalizes posts.
+  providers: [...services, InvoicingJobs, LedgerPostingHook],
   exports: [...services, InvoicingJobs, SubscriptionsModule],
 })
 export class InvoicingModule {}

@@ -24,6 +24,7 @@ export const JOBS = {
   'invoicing.rate-batch': { queue: 'billing', payload: z.object({ organization_id: uuid, period_end: z.iso.date(), billing_period_ids: z.array(uuid).min(1).max(1000) }).strict() },
   'invoicing.finalize-due': { queue: 'billing', payload: z.object({}).strict() },
   'invoicing.watch-usage': { queue: 'billing', payload: z.object({ organization_id: uuid.optional() }).strict() },
+  'invoicing.accrue-usage': { queue: 'billing', payload: z.object({ organization_id: uuid, period }).strict() },
   'webhooks.dispatch-outbox': { queue: 'webhooks', payload: z.object({}).strict() },
   'webhooks.deliver': { queue: 'webhooks', payload: z.object({ deliveryId: uuid }).strict() },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;

@@ -121,6 +121,16 @@ from target t cross join results r
 order by r.product_key, r.price_key`;
 
 /**
+ * Read-only: the rollups of the events up to (excluding) an instant — the usage of a period so far
+ * as of a month end (usage accruals). Parameters: [until, then as ROLLUP_RESULTS_CTE].
+ */
+export const COMPUTE_ROLLUPS_UNTIL_SQL = COMPUTE_ROLLUPS_SQL.replace(
+  `least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)) as hi`,
+  `least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz), ?::timestamptz) as hi`,
+);
+if (COMPUTE_ROLLUPS_UNTIL_SQL === COMPUTE_ROLLUPS_SQL) throw new Error('COMPUTE_ROLLUPS_UNTIL_SQL: the period bound was not found');
+
+/**
  * Recomputes and upserts every rollup of one (subscription, period) in one statement; rollups that
  * no longer cover anything (a product left the plan) are zeroed, never deleted, so their ids stay
  * valid for the invoice lines that point at them. Idempotent: any number of runs give the same rows.

@@ -6,7 +6,7 @@ import type { StateSegmentAt } from '@closebook/subscriptions';
 import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
 import { AllowanceEngine } from '../allowance/allowance-engine';
 import { BillingSources, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
-import { COMPUTE_ROLLUPS_SQL, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
+import { COMPUTE_ROLLUPS_SQL, COMPUTE_ROLLUPS_UNTIL_SQL, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
 
 /**
  * One rollup as computed from raw events (reconciliation compares these with the stored rows).
@@ -96,6 +96,11 @@ export class RollupsService {
   /** Read-only: the rollups of one (subscription, period) as raw events give them now. */
   async compute(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<RollupValue[]> {
     return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_SQL, [subscriptionId, iso(periodStart), await this.meterPlans(em, subscriptionId, iso(periodStart))]);
+  }
+
+  /** Read-only: the rollups of one (subscription, period) counting only events before `until`. */
+  async computeUntil(em: EntityManager, subscriptionId: string, periodStart: Date | string, until: Date | string): Promise<RollupValue[]> {
+    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_UNTIL_SQL, [iso(until), subscriptionId, iso(periodStart), await this.meterPlans(em, subscriptionId, iso(periodStart))]);
   }
 
   /** The stored rollups of one (subscription, period). */
