@@ -99,7 +99,8 @@ export class UsageAccrualService {
           source: { type: 'billing_period', id: c.billing_period_id },
           description: `Unbilled usage of ${month} (billing period ${new Date(c.period_start).toISOString().slice(0, 10)} → ${new Date(c.period_end).toISOString().slice(0, 10)})`,
         });
-        if (!posted) return;
+        // Already accrued by an earlier run (the key): counted once, reversed once.
+        if (!posted || !posted.created) return;
         result.accrued++;
         const cur = share.currency.code;
         result.amounts[cur] = Money.parse(result.amounts[cur] ?? '0', cur).plus(share).format();
