@@ -6,9 +6,14 @@ import { Migration20261123190500_ledger } from './Migration20261123190500_ledger
 import { Migration20261123191500_catalog_subscriptions } from './Migration20261123191500_catalog_subscriptions';
 import { Migration20261123200000_metering } from './Migration20261123200000_metering';
 import { Migration20261123210000_invoicing } from './Migration20261123210000_invoicing';
+import { Migration20261123221000_exports } from './Migration20261123221000_exports';
+import { Migration20261123220000_exceptions } from './Migration20261123220000_exceptions';
+import { Migration20261123222000_reconciliation } from './Migration20261123222000_reconciliation';
+import { Migration20261123223000_close } from './Migration20261123223000_close';
+import { Migration20261123224000_recognize_from } from './Migration20261123224000_recognize_from';
 
 /**
  * Every migration, in order. A fixed list (rather than a folder glob) so the same code runs from
  * TypeScript in tests and from compiled JavaScript in production.
  */
-export const MIGRATIONS: { name: string; class: Constructor<Migration> }[] = [{ name: 'Migration20261123182311_platform', class: Migration20261123182311_platform }, { name: 'Migration20261123190100_webhooks', class: Migration20261123190100_webhooks }, { name: 'Migration20261123190500_ledger', class: Migration20261123190500_ledger }, { name: 'Migration20261123191500_catalog_subscriptions', class: Migration20261123191500_catalog_subscriptions }, { name: 'Migration20261123200000_metering', class: Migration20261123200000_metering }, { name: 'Migration20261123210000_invoicing', class: Migration20261123210000_invoicing }];
+export const MIGRATIONS: { name: string; class: Constructor<Migration> }[] = [{ name: 'Migration20261123182311_platform', class: Migration20261123182311_platform }, { name: 'Migration20261123190100_webhooks', class: Migration20261123190100_webhooks }, { name: 'Migration20261123190500_ledger', class: Migration20261123190500_ledger }, { name: 'Migration20261123191500_catalog_subscriptions', class: Migration20261123191500_catalog_subscriptions }, { name: 'Migration20261123200000_metering', class: Migration20261123200000_metering }, { name: 'Migration20261123210000_invoicing', class: Migration20261123210000_invoicing }, { name: 'Migration20261123221000_exports', class: Migration20261123221000_exports }, { name: 'Migration20261123220000_exceptions', class: Migration20261123220000_exceptions }, { name: 'Migration20261123222000_reconciliation', class: Migration20261123222000_reconciliation }, { name: 'Migration20261123223000_close', class: Migration20261123223000_close }, { name: 'Migration20261123224000_recognize_from', class: Migration20261123224000_recognize_from }];

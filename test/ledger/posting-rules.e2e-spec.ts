@@ -102,10 +102,10 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     const pay = await t.post('/v1/payments', { invoice_id: inv.id, amount: '154.80', received_at: new Date().toISOString(), reference: 'wire-1' }).expect(201);
     expect(shape(await entryOf(t, 'payment', pay.body.payment.id))).toEqual(['1000 Dr 154.80', '1100 (customer) Cr 154.80']);
 
-    // Month end of last month: recognition of its fees (49.00 + 20.00) and the accrual of its usage, billed this month
-    // (75.00, reversed at once, dated the invoice's day, since the invoice has already posted).
-    const recognized = await api.app.get(RevenueRecognitionService).recognize(em(), t.orgId, ym(lastMonth));
-    expect(recognized.recognized.USD?.format()).toBe('69.00');
+    // Month end of last month: its fees were billed this month, so nothing is recognized in it (never before billing);
+    // its usage, billed this month, is accrued (75.00) and reversed at once, dated the invoice's day.
+    const recognition = api.app.get(RevenueRecognitionService);
+    expect((await recognition.recognize(em(), t.orgId, ym(lastMonth))).entriesPosted).toBe(0);
     const accrual = await api.app.get(UsageAccrualService).accrue(em(), t.orgId, ym(lastMonth));
     expect(accrual).toMatchObject({ accrued: 1, reversed: 1, amounts: { USD: '75.00' } });
     const accrualEntries = await entries(t, `source_type=billing_period&source_id=${(draft as InvoiceJson & { billing_period_id: string }).billing_period_id}`);
@@ -115,15 +115,18 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     ]);
     // Running the month end again changes nothing.
     expect(await api.app.get(UsageAccrualService).accrue(em(), t.orgId, ym(lastMonth))).toMatchObject({ accrued: 0 });
-    expect((await api.app.get(RevenueRecognitionService).recognize(em(), t.orgId, ym(lastMonth))).entriesPosted).toBe(0);
+    // This month's run: last month's fees caught up on their billing day (49.00 + 20.00) and this month's (the same).
+    const caughtUp = await recognition.recognize(em(), t.orgId, ym(thisMonth));
+    expect(caughtUp.recognized.USD?.format()).toBe('138.00');
+    expect((await recognition.recognize(em(), t.orgId, ym(thisMonth))).entriesPosted).toBe(0);
 
-    // Last month: its fees recognized and its usage accrued; the documents all post this month.
+    // Last month: its usage accrued, nothing else (every document posts this month).
     const last = await trialBalance(t, ym(lastMonth));
-    expect(last.acc('4000').closing.amount).toBe('-49.00');
-    expect(last.acc('4200').closing.amount).toBe('-20.00');
+    expect(last.acc('4000').closing.amount).toBe('0.00');
+    expect(last.acc('2200').closing.amount).toBe('0.00');
     expect(last.acc('4100').closing.amount).toBe('-75.00');
     expect(last.acc('1150').closing.amount).toBe('75.00');
-    // This month, by hand: AR 82.80 + 172.80 − 18.00 − 154.80 = 82.80; deferred 69.00 (recognized) − 138.00 (billed);
+    // This month, by hand: AR 82.80 + 172.80 − 18.00 − 154.80 = 82.80; deferred 138.00 billed − 138.00 recognized;
     // tax 13.80 + 28.80 − 3.00; usage revenue 75.00 accrued last month, reversed and billed this month.
     const now = await trialBalance(t, ym(thisMonth));
     const closing = (code: string) => now.acc(code).closing.amount;
@@ -137,7 +140,7 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
       usage: closing('4100'),
       seats: closing('4200'),
       contra: closing('4900'),
-    }).toEqual({ cash: '154.80', ar: '82.80', unbilled: '0.00', deferred: '-69.00', tax: '-39.60', subscription: '-49.00', usage: '-75.00', seats: '-20.00', contra: '15.00' });
+    }).toEqual({ cash: '154.80', ar: '82.80', unbilled: '0.00', deferred: '0.00', tax: '-39.60', subscription: '-98.00', usage: '-75.00', seats: '-40.00', contra: '15.00' });
     expect(now.acc('1100')).toMatchObject({ opening: { amount: '0.00' }, debits: { amount: '255.60' }, credits: { amount: '172.80' } });
     expect(now.usd.balanced).toBe(true);
     const ar = now.usd.sub_ledgers.find((x: { account_code: string }) => x.account_code === '1100');

@@ -8,9 +8,15 @@ import { CustomersHttpModule } from './customers/customers-http.module';
 import { LedgerHttpModule } from './ledger/ledger-http.module';
 import { MeteringHttpModule } from './metering/metering-http.module';
 import { InvoicingHttpModule } from './invoicing/invoicing-http.module';
+import { ExportsHttpModule } from './exports/exports-http.module';
+import { TraceabilityHttpModule } from './traceability/traceability-http.module';
+import { ExceptionsHttpModule } from './exceptions/exceptions-http.module';
+
+import { ReconciliationHttpModule } from './reconciliation/reconciliation-http.module';
+import { CloseHttpModule } from './close/close-http.module';
 
 @Module({
-  imports: [LoggingModule, PlatformModule, PlatformHttpModule, WebhooksHttpModule, CatalogHttpModule, CustomersHttpModule, LedgerHttpModule, MeteringHttpModule, InvoicingHttpModule],
+  imports: [LoggingModule, PlatformModule, PlatformHttpModule, WebhooksHttpModule, CatalogHttpModule, CustomersHttpModule, LedgerHttpModule, MeteringHttpModule, InvoicingHttpModule, TraceabilityHttpModule, ExceptionsHttpModule, ExportsHttpModule, ReconciliationHttpModule, CloseHttpModule],
   providers: [
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },

@@ -5,10 +5,12 @@ import { SubscriptionsSchedulerModule } from '@closebook/subscriptions';
 import { LedgerModule } from '@closebook/ledger';
 import { MeteringWorkerModule } from '@closebook/metering';
 import { InvoicingWorkerModule } from '@closebook/invoicing';
+import { ExportsModule } from '@closebook/traceability';
+import { ReconciliationExceptionsWorkerModule, ReconciliationRunsWorkerModule } from '@closebook/reconciliation';
 import { QUEUE_PROCESSORS } from './queue-processors';
 
 @Module({
-  imports: [LoggingModule, PlatformModule, ScheduleModule.forRoot(), WebhooksModule.forWorker(), SubscriptionsSchedulerModule, LedgerModule, MeteringWorkerModule, InvoicingWorkerModule],
+  imports: [LoggingModule, PlatformModule, ScheduleModule.forRoot(), WebhooksModule.forWorker(), SubscriptionsSchedulerModule, LedgerModule, MeteringWorkerModule, InvoicingWorkerModule, ExportsModule, ReconciliationExceptionsWorkerModule, ReconciliationRunsWorkerModule],
   providers: [...QUEUE_PROCESSORS],
 })
 export class WorkerModule implements OnApplicationBootstrap {

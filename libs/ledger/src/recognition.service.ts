@@ -28,6 +28,8 @@ export interface CreateScheduleInput {
   /** The customer. */
   partyId?: string | null;
   description?: string;
+  /** The day the amount was booked (e.g. the invoice's finalization day): nothing is recognized dated before it. */
+  recognizeFrom?: string | Date | null;
 }
 
 export interface DeferralScheduleView {
@@ -45,6 +47,8 @@ export interface DeferralScheduleView {
   toAccount: string;
   partyId: string | null;
   finalPeriod: PeriodString;
+  /** No share is recognized dated before this day (null: no limit). */
+  recognizeFrom: string | null;
   createdAt: Date;
   /** False when the key existed: this is the first schedule, nothing was written. */
   created: boolean;
@@ -84,11 +88,12 @@ interface ScheduleRow {
   party_id: string | null;
   final_period: string;
   created_at: string;
+  recognize_from: string | null;
 }
 
 const SCHEDULE_COLUMNS = `id, organization_id, currency, key, source_type, source_id, description, total_minor::text as total_minor,
   service_start::text as service_start, service_end::text as service_end, from_account, to_account, party_id, final_period,
-  to_json(created_at)#>>'{}' as created_at`;
+  to_json(created_at)#>>'{}' as created_at, recognize_from::text as recognize_from`;
 
 function toView(r: ScheduleRow, created: boolean): DeferralScheduleView {
   return {
@@ -106,6 +111,7 @@ function toView(r: ScheduleRow, created: boolean): DeferralScheduleView {
     toAccount: r.to_account,
     partyId: r.party_id,
     finalPeriod: r.final_period,
+    recognizeFrom: r.recognize_from,
     createdAt: toInstant(r.created_at)!,
     created,
   };
@@ -166,8 +172,8 @@ export class RevenueRecognitionService {
 
     const [row] = await em.execute<ScheduleRow[]>(
       `insert into deferral_schedules (id, created_at, organization_id, currency, key, source_type, source_id, description, total_minor,
-                                       service_start, service_end, from_account, to_account, party_id, final_period)
-       values (?, now(), ?, ?, ?, ?, ?, ?, ?::bigint, ?::date, ?::date, ?, ?, ?, ?)
+                                       service_start, service_end, from_account, to_account, party_id, final_period, recognize_from)
+       values (?, now(), ?, ?, ?, ?, ?, ?, ?::bigint, ?::date, ?::date, ?, ?, ?, ?, ?::date)
        on conflict (organization_id, key) do nothing
        returning ${SCHEDULE_COLUMNS}`,
       [
@@ -185,6 +191,7 @@ export class RevenueRecognitionService {
         input.toAccount,
         partyId,
         finalPeriod,
+        input.recognizeFrom ? toDate(input.recognizeFrom, 'recognizeFrom') : null,
       ],
     );
     if (row) return toView(row, true);
@@ -280,11 +287,11 @@ export class RevenueRecognitionService {
     for (;;) {
       const rows = await em.execute<ScheduleRow[]>(
         `select ${SCHEDULE_COLUMNS} from deferral_schedules s
-          where s.organization_id = ? and s.service_start < ?::date and s.id > ?
+          where s.organization_id = ? and s.service_start < ?::date and (s.recognize_from is null or s.recognize_from < ?::date) and s.id > ?
             and not exists (select 1 from journal_entries e
                              where e.organization_id = s.organization_id and e.key = 'recognition:' || s.id || ':' || s.final_period)
           order by s.id limit ${CHUNK}`,
-        [organizationId, periodEndExclusive, after],
+        [organizationId, periodEndExclusive, periodEndExclusive, after],
       );
       if (rows.length === 0) break;
       after = rows[rows.length - 1].id;
@@ -359,7 +366,8 @@ export class RevenueRecognitionService {
     return {
       organizationId: s.organizationId,
       currency: s.currency,
-      date: lastDay(share.period),
+      // Never before the amount was booked: a month that ended earlier catches up on that day.
+      date: s.recognizeFrom && s.recognizeFrom > lastDay(share.period) ? s.recognizeFrom : lastDay(share.period),
       key: recognitionKey(s.id, share.period),
       source: { type: 'deferral_schedule', id: s.id },
       description: `${s.description} — ${share.period}`.slice(0, 1000),

@@ -1,10 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { dec, formatDecimal, Money, MoneyError } from '@closebook/money';
-import { afterCursor, decodeCursor } from '@closebook/platform';
-import { ratePeriodInvoice, type PeriodInvoice } from '@closebook/rating';
+import { afterCursor, AuditService, decodeCursor, isUuid, NotFoundError, UnprocessableError } from '@closebook/platform';
+import { ratePeriodInvoice, type AdjustmentInput, type PeriodInvoice } from '@closebook/rating';
 import { Invoice } from './entities/invoice.entity';
+import { PendingItem } from './entities/pending-item.entity';
 import { LateUsage, type LateUsageStatus } from './entities/late-usage.entity';
 import { PeriodRatingService, usageOf } from './rating/period-rating.service';
 import type { RollupSnapshot } from './rating/invoice-writer';
@@ -48,7 +50,7 @@ const USAGE_TYPES = new Set(['usage_included', 'usage_overage']);
 export class LateUsageService {
   private readonly logger = new Logger('LateUsageService');
 
-  constructor(private readonly rating: PeriodRatingService) {}
+  constructor(private readonly rating: PeriodRatingService, private readonly audit: AuditService) {}
 
   /** One pass: re-rate stale drafts, then record late usage of finalized invoices. */
   async watch(em: EntityManager, now = new Date(), organizationId?: string): Promise<{ rerated: number; late_usage: number }> {
@@ -149,6 +151,88 @@ export class LateUsageService {
       if (!(err instanceof MoneyError)) throw err;
       return { amount: Money.zero(invoice.currency).format(), steps: { ...empty, error: { code: err.code, message: err.message } } };
     }
+  }
+
+  /**
+   * Bills late usage on the next period invoice (the close process's `corrected` resolution): an
+   * `adjustment` pending item carrying the original service period, the amount it would have
+   * billed and the steps that computed it; the row becomes `billed`. Idempotent: billing it again
+   * returns the same pending item (`billed: false`). Waived late usage is 422 `late_usage_waived`.
+   */
+  async bill(em: EntityManager, organizationId: string, lateUsageId: string, now = new Date()): Promise<{ pendingItem: PendingItem; lateUsage: LateUsage; billed: boolean }> {
+    return em.transactional(async (tx) => {
+      const late = await this.lock(tx, organizationId, lateUsageId);
+      const existing = await tx.findOne(PendingItem, { organizationId, sourceType: 'late_usage', sourceId: late.id });
+      if (existing) {
+        if (late.status !== 'billed') late.status = 'billed';
+        await tx.flush();
+        return { pendingItem: existing, lateUsage: late, billed: false };
+      }
+      if (late.status === 'waived') throw new UnprocessableError('late_usage_waived', `late usage ${late.id} was waived`, 'late_usage_id');
+      const delta = dec(late.quantityDelta);
+      const description = `Late usage of ${late.productKey}${late.priceKey ? ` (${late.priceKey})` : ''}: ${formatDecimal(delta)} after invoicing`;
+      const payload: AdjustmentInput = {
+        adjustment_id: late.id,
+        description,
+        amount: late.amount,
+        period_start: late.periodStart.toISOString(),
+        period_end: late.periodEnd.toISOString(),
+        product_key: late.productKey,
+        ...(delta.gte(0) ? { quantity: formatDecimal(delta) } : {}),
+        steps: [...late.steps.current, ...late.steps.previous].flatMap((l) => l.steps),
+      };
+      const pendingItem = tx.create(PendingItem, {
+        organizationId,
+        subscriptionId: late.subscriptionId,
+        kind: 'adjustment',
+        payload,
+        billableFrom: now,
+        sourceType: 'late_usage',
+        sourceId: late.id,
+        description,
+      });
+      late.status = 'billed';
+      this.audit.record(tx, {
+        organizationId,
+        action: 'late_usage.billed',
+        resourceType: 'late_usage',
+        resourceId: late.id,
+        data: { pending_item_id: pendingItem.id, amount: late.amount, currency: late.currency, period_start: payload.period_start, period_end: payload.period_end },
+      });
+      await tx.flush();
+      return { pendingItem, lateUsage: late, billed: true };
+    });
+  }
+
+  /** Waives late usage (never billed): `open → waived`; waiving twice is a no-op; billed usage is 422 `late_usage_billed`. */
+  async waive(em: EntityManager, organizationId: string, lateUsageId: string): Promise<LateUsage> {
+    return this.move(em, organizationId, lateUsageId, 'open', 'waived');
+  }
+
+  /** Undoes a waiver (its exception was reopened): `waived → open`; anything else is left as it is. */
+  async unwaive(em: EntityManager, organizationId: string, lateUsageId: string): Promise<LateUsage> {
+    return this.move(em, organizationId, lateUsageId, 'waived', 'open');
+  }
+
+  private async move(em: EntityManager, organizationId: string, id: string, from: LateUsageStatus, to: LateUsageStatus): Promise<LateUsage> {
+    return em.transactional(async (tx) => {
+      const late = await this.lock(tx, organizationId, id);
+      if (late.status === to) return late;
+      if (late.status !== from) {
+        if (to === 'waived') throw new UnprocessableError('late_usage_billed', `late usage ${late.id} is already billed`, 'late_usage_id');
+        return late;
+      }
+      late.status = to;
+      this.audit.record(tx, { organizationId, action: to === 'waived' ? 'late_usage.waived' : 'late_usage.reopened', resourceType: 'late_usage', resourceId: late.id, data: { from, to } });
+      await tx.flush();
+      return late;
+    });
+  }
+
+  private async lock(em: EntityManager, organizationId: string, id: string): Promise<LateUsage> {
+    const late = isUuid(id) ? await em.findOne(LateUsage, { id, organizationId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true }) : null;
+    if (!late) throw new NotFoundError('late usage', id, 'late_usage_id');
+    return late;
   }
 
   /** Late usage of the organization, newest first; fetch `limit + 1` rows for `toPage`. */

@@ -48,6 +48,13 @@ export class DeferralSchedule extends TenantEntity {
   @Property({ type: 'uuid', nullable: true })
   partyId?: string | null;
 
+  /**
+   * The day the deferred amount was booked (an invoice's finalization day), when given: no share is
+   * recognized before it — a month that ended earlier catches up on this day instead of being backdated.
+   */
+  @Property({ type: 'date', nullable: true })
+  recognizeFrom?: string | null;
+
   /** The last month with a non-zero share: once its entry exists the schedule is fully recognized. */
   @Property({ type: 'text' })
   finalPeriod!: string;

@@ -38,6 +38,8 @@ export const configSchema = z.object({
   DB_POOL_MAX: intFromEnv(1, 200).default(10),
   /** Worker: whether this process runs the schedulers (all processes may; advisory locks make it safe). */
   WORKER_CONCURRENCY: intFromEnv(1, 64).default(4),
+  /** Where export files (auditor workbooks) are written, named by export id; API and workers must share it. */
+  EXPORTS_DIR: z.string().min(1).default('./var/exports'),
 });
 
 export type AppConfigValues = z.infer<typeof configSchema>;

@@ -25,6 +25,11 @@ export const JOBS = {
   'invoicing.finalize-due': { queue: 'billing', payload: z.object({}).strict() },
   'invoicing.watch-usage': { queue: 'billing', payload: z.object({ organization_id: uuid.optional() }).strict() },
   'invoicing.accrue-usage': { queue: 'billing', payload: z.object({ organization_id: uuid, period }).strict() },
+  'exports.audit-workbook': { queue: 'exports', payload: z.object({ organization_id: uuid, export_id: uuid }).strict() },
+  'reconciliation.escalate-exceptions': { queue: 'reconciliation', payload: z.object({}).strict() },
+  // Reconciliation runs (libs/reconciliation/src/runs): parent run, one child per check; ids recon-{run}[-{check}].
+  'reconciliation.run': { queue: 'reconciliation', payload: z.object({ organization_id: uuid, run_id: uuid }).strict() },
+  'reconciliation.check': { queue: 'reconciliation', payload: z.object({ organization_id: uuid, run_id: uuid, check: z.enum(['events_rollups', 'rollups_lines', 'invoices_ledger', 'completeness', 'deferred_revenue', 'flux']) }).strict() },
   'webhooks.dispatch-outbox': { queue: 'webhooks', payload: z.object({}).strict() },
   'webhooks.deliver': { queue: 'webhooks', payload: z.object({ deliveryId: uuid }).strict() },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;

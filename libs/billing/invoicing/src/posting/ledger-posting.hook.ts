@@ -58,6 +58,7 @@ export class LedgerPostingHook implements InvoicingPostingHook, OnModuleInit {
         serviceEnd: d.serviceEnd,
         toAccount: d.toAccount,
         partyId: invoice.customerId,
+        recognizeFrom: date,
         description: `Invoice ${invoice.number ?? invoice.id}: ${lines.find((l) => l.id === d.lineId)?.description ?? d.lineId}`.slice(0, 1000),
       });
     }

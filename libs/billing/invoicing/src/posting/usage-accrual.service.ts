@@ -80,6 +80,11 @@ export class UsageAccrualService {
     for (const c of candidates) {
       await em.transactional(async (tx) => {
         await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [usageAccrualLock(c.billing_period_id)]);
+        const key = usageAccrualKey(c.billing_period_id, month);
+        // A month's accrual is its month-end estimate, made once: usage arriving later is late usage
+        // (billed or waived through its exception), never a second accrual under the same key.
+        const [done] = await tx.execute<{ id: string }[]>('select id from journal_entries where organization_id = ? and key = ?', [organizationId, `accrual:${key}`]);
+        if (done) return;
         const invoice = c.invoice_id ? await tx.findOne(Invoice, { id: c.invoice_id }, { refresh: true }) : null;
         const input = invoice?.ratingInput ?? (await this.ratingInput(tx, c));
         if (!input) return;
@@ -89,7 +94,6 @@ export class UsageAccrualService {
         const before = from.getTime() > new Date(c.period_start).getTime() ? await this.valueAt(tx, c, input, from) : Money.zero(upToCut.currency);
         const share = upToCut.minus(before);
         if (!share.isPositive()) return;
-        const key = usageAccrualKey(c.billing_period_id, month);
         const posted = await this.ledger.accrue(tx, {
           organizationId,
           key,

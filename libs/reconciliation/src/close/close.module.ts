@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { LedgerModule } from '@closebook/ledger';
+import { MeteringModule } from '@closebook/metering';
+import { InvoicingModule } from '@closebook/invoicing';
+import { ReconciliationRunsModule } from '../reconciliation-runs.module';
+import { CloseSignOff } from './entities/close-sign-off.entity';
+import { CloseSettings } from './entities/close-settings.entity';
+import { CloseService } from './close.service';
+
+export const CLOSE_ENTITIES = [CloseSignOff, CloseSettings];
+
+/** The close gate (SPEC §6): month-end work, status, sign-offs, close. */
+@Module({
+  imports: [ReconciliationRunsModule, LedgerModule, MeteringModule, InvoicingModule, MikroOrmModule.forFeature(CLOSE_ENTITIES)],
+  providers: [CloseService],
+  exports: [CloseService, ReconciliationRunsModule],
+})
+export class CloseModule {}

@@ -1,0 +1,20 @@
+// Checks and runs (SPEC §6): the public face, re-exported by the library's index.
+export { ReconciliationRunsModule, ReconciliationRunsWorkerModule, RECONCILIATION_RUN_ENTITIES } from '../reconciliation-runs.module';
+export { ReconciliationRun, RUN_STATUSES } from './entities/reconciliation-run.entity';
+export type { RunStatus } from './entities/reconciliation-run.entity';
+export { ReconciliationResult, RESULT_STATUSES } from './entities/reconciliation-result.entity';
+export { ReconciliationTolerance } from './entities/reconciliation-tolerance.entity';
+export { ReconciliationRunsService, CAPTURE_VERSION } from './reconciliation-runs.service';
+export type { CheckCapture, LatestCheck, StartOptions, ResultsQuery } from './reconciliation-runs.service';
+export { ReconciliationFlows, runJobId, checkJobId } from './reconciliation-flows';
+export { ReconciliationJobs } from './reconciliation.jobs';
+export { ReconciliationChecks, CHECK_PROVIDERS } from '../checks/checks.registry';
+export { CheckFingerprints, fingerprintOf } from '../checks/fingerprints';
+export type { Fingerprint } from '../checks/fingerprints';
+export { TolerancesService } from '../checks/tolerances.service';
+export type { ToleranceView, ToleranceInput } from '../checks/tolerances.service';
+export { CHECK_KEYS, DEFAULT_TOLERANCES, TOLERANCE_MODES, isCheckKey, withinTolerance, toleranceStatusSql, toleranceIssue } from '../checks/tolerance';
+export type { CheckKey, Tolerance, ToleranceInForce, ToleranceMode, ResultStatus } from '../checks/tolerance';
+export { monthBounds } from '../checks/check';
+export type { CheckContext, CheckOutcome, CheckSummary, ReconciliationCheck } from '../checks/check';
+export { BULK_COMPUTE_ROLLUPS_SQL } from '../checks/events-rollups.check';

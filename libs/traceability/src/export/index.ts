@@ -1,0 +1,13 @@
+export { ExportsModule, EXPORT_ENTITIES } from './exports.module';
+export { ExportsService, ExportOptions, exportJobId } from './exports.service';
+export type { RequestedBy, RunOptions } from './exports.service';
+export { ExportsJobs } from './exports.jobs';
+export { Export, EXPORT_KINDS, EXPORT_STATUSES } from './export.entity';
+export type { ExportKind, ExportStatus, ExportSheetCount } from './export.entity';
+export { WorkbookSheetRegistry, WorkbookRegistryError } from './sheet-registry';
+export type { WorkbookColumn, WorkbookColumnKind, WorkbookScope, WorkbookSheetProvider, WorkbookSummaryLine } from './sheet-registry';
+export { BUILTIN_SHEETS, BuiltinWorkbookSheets } from './builtin-sheets';
+export { writeWorkbook, partName, EXCEL_MAX_DATA_ROWS, SUMMARY_COLUMNS } from './workbook-writer';
+export type { WorkbookProgress, WriteWorkbookOptions, WorkbookContent } from './workbook-writer';
+export { computeTieOuts, PASS, FAIL, INFO } from './tie-outs';
+export { cursorRows, periodScope } from './sql';
