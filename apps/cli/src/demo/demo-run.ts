@@ -157,6 +157,34 @@ export class DemoRun {
 
     await this.monthEnd(finance, m3, ym(m2));
 
+    const closes = [await this.closeMonth(finance, admin, ym(m1))];
+
+    this.step('A support dispute on an invoice line, resolved by finance with a credit note');
+    const disputed = (await this.orm.em.getConnection().execute<{ invoice_id: string; line_id: string; amount: string }[]>(
+      `select i.id as invoice_id, l.id as line_id, l.amount::text as amount from invoices i join invoice_lines l on l.invoice_id = i.id
+        where i.status = 'finalized' and i.kind = 'period' and i.period_start >= ? and l.type = 'usage_overage' and l.amount > 10 order by l.amount desc limit 1`,
+      [m2],
+    ))[0];
+    if (disputed) {
+      const dispute = await support.post('/disputes', { invoice_id: disputed.invoice_id, invoice_line_id: disputed.line_id, reason: 'Customer says the overage includes a load test they were told would be free' });
+      const resolved = await finance.post(`/exceptions/${dispute.id ?? dispute.exception?.id}/resolve`, { kind: 'corrected', note: 'Goodwill: half of the overage credited', credit_note: { amount: (Number(disputed.amount) / 2).toFixed(2), reason: 'dispute: load test' } });
+      this.say(`  dispute ${dispute.id ?? dispute.exception?.id} on line ${disputed.line_id} (${disputed.amount} ${DEMO_CURRENCY}) → ${resolved.status}, credit note ${resolved.evidence?.credit_note_id ?? '—'}`);
+    } else this.say('  no overage line to dispute');
+
+    closes.push(await this.closeMonth(finance, admin, ym(m2)));
+
+    this.step(`Auditor workbook of ${ym(m2)} (background export job, streamed with exceljs)`);
+    const auditor = admin.withKey(await keyOf('auditor'));
+    const exp = await auditor.post('/exports', { kind: 'audit_workbook', period: ym(m2) });
+    let done = exp;
+    for (let i = 0; i < 2400 && !['done', 'failed'].includes(done.status); i++) {
+      await sleep(250);
+      done = await auditor.get(`/exports/${exp.id}`);
+    }
+    const [file] = await this.orm.em.getConnection().execute<{ file_path: string | null }[]>('select file_path from exports where id = ?', [exp.id]);
+    this.say(`  export ${exp.id}: ${done.status}, ${Number(done.rows_written ?? 0).toLocaleString('en-US')} rows, ${Number(done.file?.size ?? 0).toLocaleString('en-US')} bytes`);
+    this.say(`  file: ${file?.file_path ?? '—'} (also GET /v1/exports/${exp.id}/file)`);
+
     this.step(`Plan changes in ${ym(m3)}: upgrades (conversions from the free tier) and downgrades`);
     const upgrades = customers.filter((c) => c.plan === 'hobby').slice(0, 30);
     const downgrades = customers.filter((c) => c.plan === 'pro').slice(0, 10);
@@ -165,6 +193,75 @@ export class DemoRun {
     this.say(`  ${upgrades.length} hobby → pro (immediate, prorated), ${downgrades.length} pro → hobby (scheduled for period end)`);
 
     await this.report({ finance, support, customers, subs, ingested, late, m1, m2 });
+    for (const c of closes) this.say(`  close ${c.period}: ${c.closed ? 'CLOSED' : `not closed (${c.blockers.join(', ')})`}; checks ${c.checks}; exceptions opened ${c.opened}, resolved ${c.resolved}, waived ${c.waived}`);
+    this.say(`\nDone in ${((Date.now() - this.started) / 1000).toFixed(1)} s.`);
+  }
+
+  /** Runs the reconciliation run of a month over HTTP and waits for it. */
+  private async reconcile(finance: DemoClient, period: string) {
+    const started = await finance.post(`/periods/${period}/reconciliation-runs`, {});
+    let run = started;
+    for (let i = 0; i < 2400 && !['passed', 'failed', 'error'].includes(run.status); i++) {
+      await sleep(250);
+      run = await finance.get(`/periods/${period}/reconciliation-runs/${started.id}`);
+    }
+    return run;
+  }
+
+  /** The close of a month as finance works it: month-end, reconciliation, the exception queues, sign-offs, close. */
+  private async closeMonth(finance: DemoClient, admin: DemoClient, period: string) {
+    this.step(`Close ${period}: month-end ledger work, reconciliation run, exception queues, sign-offs, close`);
+    const me = await finance.post(`/periods/${period}/month-end`, {});
+    this.say(`  month-end: ${me.recognition.entries_posted} recognition entries (${JSON.stringify(me.recognition.recognized)}), ${me.accruals.accrued} usage accruals (${JSON.stringify(me.accruals.amounts)}), ${me.late_usage.exceptions_created} late-usage exception(s)`);
+    let run = await this.reconcile(finance, period);
+    const summary = (r: { checks?: { check: string; status: string; failed?: number }[] }) => (r.checks ?? []).map((c) => `${c.check} ${c.status}${c.failed ? ` (${c.failed} failed)` : ''}`).join(', ');
+    this.say(`  run ${run.id}: ${run.status} — ${summary(run)}`);
+    const open: { id: string; type: string; title: string; queue_id: string }[] = [];
+    for (let cursor: string | null = null, i = 0; i < 50; i++) {
+      const page: { data: typeof open; next_cursor: string | null } = await finance.get(`/exceptions?period=${period}&status=open&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      open.push(...page.data);
+      cursor = page.next_cursor;
+      if (!cursor) break;
+    }
+    let resolved = 0;
+    let waived = 0;
+    for (const e of open) {
+      try {
+        if (e.type === 'late_usage') await finance.post(`/exceptions/${e.id}/resolve`, { kind: 'corrected', note: 'Billed as an adjustment on the next invoice, with its original period' });
+        else await finance.post(`/exceptions/${e.id}/resolve`, { kind: 'accepted', note: `Reviewed in the ${period} close: explained, no correction needed` });
+        resolved++;
+      } catch {
+        await finance.post(`/exceptions/${e.id}/waive`, { note: `Waived in the ${period} close after review` });
+        waived++;
+      }
+    }
+    if (open.length) {
+      this.say(`  exceptions worked: ${open.length} open (${[...new Set(open.map((e) => e.type))].join(', ')}) → ${resolved} resolved, ${waived} waived`);
+      run = await this.reconcile(finance, period);
+      this.say(`  re-run ${run.id}: ${run.status}`);
+    }
+    let status = await finance.get(`/periods/${period}/close`);
+    const onlySignOffs = status.blockers.every((b: { code: string }) => b.code === 'sign_off_missing');
+    let closed = false;
+    if (onlySignOffs) {
+      await finance.post(`/periods/${period}/sign-offs`, { step: 'preparer', note: 'Checks tied out; exceptions worked' });
+      await admin.post(`/periods/${period}/sign-offs`, { step: 'reviewer', note: 'Reviewed' });
+      const res = await finance.post(`/periods/${period}/close`, {});
+      closed = res.ledger_status === 'closed';
+      status = res;
+      this.say(`  signed off by finance (preparer) and admin (reviewer); ${period} ${closed ? 'closed and locked' : 'not closed'}`);
+    } else {
+      for (const b of status.blockers) this.say(`  blocker ${b.code}: ${b.message}`);
+    }
+    return {
+      period,
+      closed,
+      blockers: (status.blockers ?? []).map((b: { code: string }) => b.code),
+      checks: run.status,
+      opened: open.length,
+      resolved,
+      waived,
+    };
   }
 
   private async ingestMonth(ingest: DemoClient, customers: DemoCustomer[], from: Date, until: Date, seed: number, totals: { accepted: number; duplicates: number; rejected: number }) {
@@ -272,6 +369,6 @@ export class DemoRun {
     const outboxTypes = await conn.execute<{ type: string; n: number }[]>(`select type, count(*)::int as n from outbox_messages group by 1 order by 1`);
     this.say(`  webhook events written: ${outbox} (${outboxTypes.map((t) => `${t.type} ${t.n}`).join(', ')})`);
     this.say(`  events: ${ctx.ingested.accepted.toLocaleString('en-US')} accepted, ${ctx.ingested.duplicates} duplicates, ${ctx.ingested.rejected} rejected`);
-    this.say(`\nDone in ${((Date.now() - this.started) / 1000).toFixed(1)} s.`);
   }
 }
+
