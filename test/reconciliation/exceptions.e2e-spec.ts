@@ -316,16 +316,22 @@ describe('exceptions and owned queues', () => {
       return { t, s, invoice };
     }
 
-    async function lateUsage(t: Awaited<ReturnType<typeof tenant>>, invoiceId: string, count: number, day: number) {
+    /** Sends late events and waits until the invoice's rollup reaches `total` events and is recorded as late usage (the worker's own rollup job may hold the events a moment). */
+    async function lateUsage(t: Awaited<ReturnType<typeof tenant>>, invoiceId: string, count: number, day: number, total: number) {
       await sendAll(t, t.calls('acme', 'api.call', count, inLastMonth(day)));
-      await rollUp(api, t.orgId);
-      await api.app.get(LateUsageService).watch(em(), new Date(), t.orgId);
-      return (await t.get(`/v1/late-usage?invoice=${invoiceId}&status=open`).expect(200)).body.data as { id: string; amount: { amount: string } }[];
+      for (let i = 0; ; i++) {
+        await rollUp(api, t.orgId);
+        await api.app.get(LateUsageService).watch(em(), new Date(), t.orgId);
+        const rows = (await t.get(`/v1/late-usage?invoice=${invoiceId}&status=open`).expect(200)).body.data as { id: string; amount: { amount: string }; event_count: string }[];
+        if (rows.some((r) => r.event_count === String(total))) return rows;
+        if (i >= 100) throw new Error(`late usage was not recorded: ${JSON.stringify(rows)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
 
     it('late usage becomes an exception; corrected bills it as an adjustment of its original period (once); waived waives it', async () => {
       const { t, s, invoice } = await finalizedInvoice('Late usage');
-      const [late] = await lateUsage(t, invoice.id, 200, 20);
+      const [late] = await lateUsage(t, invoice.id, 200, 20, 1700);
       expect(late.amount.amount).toBe('2.00');
       const sync = api.app.get(LateUsageExceptions);
       expect(await sync.sync(em(), t.orgId)).toMatchObject({ recorded: 1, created: 1 });
@@ -356,9 +362,11 @@ describe('exceptions and owned queues', () => {
       expect(adj).toMatchObject({ product_key: 'api_calls', period_start: lastMonth.toISOString(), amount: { amount: '2.00' } });
 
       // More late usage, waived: never billed.
-      const [late2] = await lateUsage(t, invoice.id, 100, 21);
+      const [late2] = await lateUsage(t, invoice.id, 100, 21, 1800);
       await sync.sync(em(), t.orgId, month(lastMonth));
-      const ex2 = (await t.get(`/v1/exceptions?type=late_usage&status=open`).expect(200)).body.data.find((e: { item_key: string }) => e.item_key === late2.id);
+      const all = (await t.get(`/v1/exceptions?type=late_usage`).expect(200)).body.data;
+      const ex2 = all.find((e: { item_key: string }) => e.item_key === late2.id);
+      expect(ex2).toMatchObject({ status: 'open', period: month(lastMonth) });
       await t.post(`/v1/exceptions/${ex2.id}/waive`, { note: 'goodwill' }).expect(201);
       const [{ status: s2 }] = await sql<{ status: string }>(api, 'select status from late_usage where id = ?', [late2.id]);
       expect(s2).toBe('waived');
