@@ -1,8 +1,11 @@
 // The close gate over HTTP (SPEC §6): a clean month reconciles, is signed off by two people and
 // closes; support and auditor keys can do none of it; a sign-off is withdrawn when its data changes;
 // an open exception blocks the close until it is resolved with its queue's evidence.
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { InvoiceLine, InvoicesService, LedgerPostingHook } from '@closebook/invoicing';
+import { RollupsService } from '@closebook/metering';
 import { startApi, bearer, type TestApi } from '../helpers/api';
-import { monthStart, runPeriodEnd, sendAll, sql, startWorker, tenant, type Tenant } from '../invoicing/fixtures';
+import { monthStart, runPeriodEnd, sendAll, sql, startWorker, tenant, type InvoiceJson, type Tenant } from '../invoicing/fixtures';
 
 const ym = (d: Date) => d.toISOString().slice(0, 7);
 
@@ -151,5 +154,131 @@ describe('close gate', () => {
     await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(a)).send({ step: 'preparer' }).expect(201);
     await api.http.post(`/v1/periods/${period}/sign-offs`).set(t.auth).send({ step: 'reviewer' }).expect(201);
     await t.post(`/v1/periods/${period}/close`, {}).expect(200);
+  });
+
+  it('in a later month each kind of break opens the right exception in the right queue, blocks the close, and the close succeeds once each is resolved with its evidence', async () => {
+    const [m2, m1, m0] = [monthStart(-2), monthStart(-1), monthStart(0)];
+    const hour = 3_600_000;
+    const em = () => api.orm.em.fork() as EntityManager;
+    // Organizations whose invoice lines a test alters in SQL are named "tampered: …" (other suites' scans skip them).
+    const t = await tenant(api, 'tampered: close breaks');
+    await t.product({ key: 'pro_fee', name: 'Pro plan', kind: 'recurring' });
+    await t.product({ key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } });
+    await t.plan('pro', [
+      { product_key: 'pro_fee', price: { model: 'flat', amount: '49' } },
+      { product_key: 'api_calls', allowance: '1000', price: { model: 'per_unit', unit_amount: '0.01' } },
+    ]);
+    const s = await t.subscribe('acme', 'pro', { started_at: m2 });
+    // A consulting engagement in M-2, billed in arrears on the invoice finalized in M-1: services revenue 0 → 5,000.
+    await t.post(`/v1/subscriptions/${s.subscriptionId}/charges`, { description: 'Consulting engagement', quantity: '1', unit_amount: '5000', date: new Date(m2.getTime() + 20 * 86_400_000).toISOString() }).expect(201);
+    await sendAll(t, [...t.calls('acme', 'api.call', 3_000, new Date(m2.getTime() + 5 * 86_400_000)), ...t.calls('acme', 'api.call', 1_500, new Date(m1.getTime() + 5 * 86_400_000))]);
+    await runPeriodEnd(api, w, t.orgId);
+    // Documents finalized when they would have been (an hour after each period end), so each month has its own.
+    const invoices = api.app.get(InvoicesService);
+    const [opening] = await t.invoices(`&subscription=${s.subscriptionId}&kind=opening`);
+    await invoices.finalize(em(), t.orgId, opening.id, new Date(m2.getTime() + hour));
+    const invM2 = await t.periodInvoice(s.subscriptionId, m2);
+    await invoices.finalize(em(), t.orgId, invM2.id, new Date(m1.getTime() + hour));
+    const invM1 = await t.periodInvoice(s.subscriptionId, m1);
+    await invoices.finalize(em(), t.orgId, invM1.id, new Date(m0.getTime() + hour));
+    const P2 = ym(m2);
+    const P1 = ym(m1);
+
+    // M-2 is clean: it closes.
+    expect((await reconcile(t, P2)).status).toBe('passed');
+    const [finance, reviewer] = [await t.key('finance'), await t.key('finance')];
+    const signAndClose = async (period: string) => {
+      await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(finance)).send({ step: 'preparer' }).expect(201);
+      await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(reviewer)).send({ step: 'reviewer' }).expect(201);
+      return api.http.post(`/v1/periods/${period}/close`).set(bearer(finance)).send({});
+    };
+    expect((await signAndClose(P2)).status).toBe(200);
+
+    // M-1, broken five ways.
+    // (a) a rollup row altered in SQL: 1,500 calls become 1,505.
+    await sql(api, `update usage_rollups set event_count = event_count + 5, aggregate = aggregate + 5 where subscription_id = ? and period_start = ? and product_key = 'api_calls'`, [s.subscriptionId, m1.toISOString()]);
+    // (b) an invoice line altered in SQL, bypassing immutability: the M-1 overage 5.00 becomes 6.00.
+    const overageM1 = (await t.invoice(invM1.id)).lines.find((l) => l.type === 'usage_overage')!;
+    expect(overageM1.amount.amount).toBe('5.00');
+    await em().transactional(async (tx) => {
+      await tx.execute('set local session_replication_role = replica');
+      await tx.execute('update invoice_lines set amount = 6.00, amount_exact = 6 where id = ?', [overageM1.id]);
+    });
+    // (c) the ledger entry of the invoice finalized in M-1 is missing.
+    await em().transactional(async (tx) => {
+      await tx.execute('set local session_replication_role = replica');
+      await tx.execute('delete from journal_lines where entry_id in (select id from journal_entries where organization_id = ? and key = ?)', [t.orgId, `invoice:${invM2.id}`]);
+      await tx.execute('delete from journal_entries where organization_id = ? and key = ?', [t.orgId, `invoice:${invM2.id}`]);
+    });
+    // (d) the flux jump is already there (services 5,000.00 against 0.00). (e) A late event in M-1 after its invoice was finalized.
+    await t.send(t.calls('acme', 'api.call', 100, new Date(m1.getTime() + 10 * 86_400_000)));
+    await api.http.post(`/v1/periods/${P1}/month-end`).set(bearer(finance)).send({}).expect(200);
+    // The late event's recompute restored the altered rollup; alter it again, as the attacker would after. The late-usage
+    // watcher, which trusts rollups, records the phantom 5 calls too: month-end again, so both are seen before the run.
+    await sql(api, `update usage_rollups set event_count = event_count + 5, aggregate = aggregate + 5 where subscription_id = ? and period_start = ? and product_key = 'api_calls'`, [s.subscriptionId, m1.toISOString()]);
+    await api.http.post(`/v1/periods/${P1}/month-end`).set(bearer(finance)).send({}).expect(200);
+    const run = await reconcile(t, P1);
+    expect(run.status).toBe('failed');
+
+    type Exc = { id: string; type: string; check_key: string; item_key: string; queue_id: string; expected: string | null; actual: string | null; variance: string | null; status: string };
+    const open = (await t.get(`/v1/exceptions?period=${P1}&status=open&limit=100`).expect(200)).body.data as Exc[];
+    const queues = new Map(((await t.get('/v1/exception-queues').expect(200)).body.data as { id: string; key: string }[]).map((q) => [q.id, q.key]));
+    const byType = (type: string) => open.filter((e) => e.type === type);
+    expect(byType('usage_integrity').map((e) => [queues.get(e.queue_id), e.expected, e.actual])).toEqual([['usage-integrity', '1600', '1605']]);
+    expect(byType('billing_variance').map((e) => [queues.get(e.queue_id), e.expected, e.actual, e.variance])).toEqual([['billing-variance', '5.00', '6.00', '1.00']]);
+    expect(byType('ledger_posting').map((e) => [queues.get(e.queue_id), e.expected, e.actual])).toEqual([['ledger-posting', invM2.total.amount, '0.00']]);
+    expect(byType('flux').map((e) => [queues.get(e.queue_id), e.actual])).toEqual(expect.arrayContaining([['flux-review', '5000.00']]));
+    const lateRows = new Map(
+      (await sql<{ id: string; quantity_delta: string }>(api, `select id, quantity_delta::text as quantity_delta from late_usage where subscription_id = ?`, [s.subscriptionId])).map((r) => [r.id, r.quantity_delta]),
+    );
+    expect(byType('late_usage').map((e) => [queues.get(e.queue_id), lateRows.get(e.item_key)]).sort()).toEqual([
+      ['late-usage', '100'],
+      ['late-usage', '5'],
+    ]);
+    const blocked = await api.http.post(`/v1/periods/${P1}/close`).set(bearer(finance)).send({}).expect(422);
+    expect(blocked.body.error.details.blockers.map((b: { code: string }) => b.code)).toContain('open_exceptions');
+
+    // Each resolved with its queue's evidence.
+    const resolve = (e: Exc, body: Record<string, unknown>) => api.http.post(`/v1/exceptions/${e.id}/resolve`).set(bearer(finance)).send(body);
+    // (a) the rollup recomputed from raw events; a note says so.
+    await api.app.get(RollupsService).recompute(em(), s.subscriptionId, m1);
+    await resolve(byType('usage_integrity')[0], { kind: 'corrected', note: 'rollup recomputed from the raw events' }).expect(201);
+    // (b) without a credit note, invoice or adjustment the billing variance cannot be resolved; with a credit note it is.
+    expect((await resolve(byType('billing_variance')[0], { kind: 'corrected', note: 'line altered' }).expect(422)).body.error.code).toBe('evidence_required');
+    const cn = await resolve(byType('billing_variance')[0], { kind: 'corrected', note: 'customer credited the 1.00 billed above the rated amount', credit_note: { amount: '1.00', reason: 'line altered after finalization' } }).expect(201);
+    expect(cn.body.evidence.credit_note_id).toEqual(expect.any(String));
+    // (c) the missing entry posted again (same key, same lines) and cited.
+    await em().transactional(async (tx) => {
+      const invoice = await tx.findOneOrFail('Invoice', { id: invM2.id });
+      const lines = await tx.find(InvoiceLine, { invoiceId: invM2.id }, { orderBy: { position: 'asc' } });
+      await api.app.get(LedgerPostingHook).invoiceFinalized(tx, invoice as never, lines);
+    });
+    const [entry] = await sql<{ id: string }>(api, 'select id from journal_entries where organization_id = ? and key = ?', [t.orgId, `invoice:${invM2.id}`]);
+    expect((await resolve(byType('ledger_posting')[0], { kind: 'corrected', note: 'reposted' }).expect(422)).body.error.code).toBe('evidence_required');
+    await resolve(byType('ledger_posting')[0], { kind: 'corrected', note: 'entry posted again from the finalized invoice', evidence: { ledger_entry_id: entry.id } }).expect(201);
+    // (d) the jump explained.
+    for (const e of byType('flux')) await resolve(e, { kind: 'accepted', note: 'one-off consulting engagement, signed SOW' }).expect(201);
+    // (e) the late usage billed as an adjustment, with its original period, on the next invoice.
+    for (const e of byType('late_usage')) {
+      if (lateRows.get(e.item_key) === '100') await resolve(e, { kind: 'corrected', note: 'bill on the next invoice' }).expect(201);
+      else await api.http.post(`/v1/exceptions/${e.id}/waive`).set(bearer(finance)).send({ note: 'phantom calls of the tampered rollup, not usage' }).expect(201);
+    }
+    const upcoming = (await t.get(`/v1/subscriptions/${s.subscriptionId}/upcoming-invoice`).expect(200)).body;
+    const adjustment = upcoming.invoice.lines.find((l: { type: string }) => l.type === 'adjustment');
+    expect(adjustment).toMatchObject({ period_start: m1.toISOString(), period_end: m0.toISOString(), amount: { amount: '1.00', currency: 'USD' } });
+
+    // Run again on the corrected data: what was fixed passes (the altered line still replays to 5.00, its
+    // exception stays resolved with its credit note), nothing blocks but the sign-offs, and the month closes.
+    await reconcile(t, P1);
+    // With its entry posted again, services revenue now shows in the ledger too: the account-level flux item is new.
+    const reopened = (await t.get(`/v1/exceptions?period=${P1}&status=open&limit=100`).expect(200)).body.data as Exc[];
+    expect(reopened.map((e) => [e.type, e.item_key, e.actual])).toEqual([['flux', 'account:4300:USD', '5000.00']]);
+    await resolve(reopened[0], { kind: 'accepted', note: 'one-off consulting engagement, signed SOW' }).expect(201);
+    const after = await status(t, P1);
+    expect(after.blockers.map((b: { code: string }) => b.code).filter((c: string) => c !== 'sign_off_missing')).toEqual([]);
+    expect((await t.get(`/v1/exceptions?period=${P1}&status=open&limit=100`).expect(200)).body.data).toEqual([]);
+    const closed = await signAndClose(P1);
+    expect(closed.status).toBe(200);
+    expect(closed.body.ledger_status).toBe('closed');
   });
 });

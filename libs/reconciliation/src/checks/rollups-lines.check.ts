@@ -147,7 +147,8 @@ export class RollupsLinesCheck implements ReconciliationCheck {
       item_key: `line:${r.id}`,
       expected,
       actual: r.amount,
-      variance: variance.toFixed(),
+      // Money in the line's own scale (its currency's minor units): "1.00", as expected and actual are.
+      variance: variance.toFixed((r.amount.split('.')[1] ?? '').length),
       status,
       currency: r.currency,
       details: {
