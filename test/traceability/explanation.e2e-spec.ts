@@ -367,6 +367,22 @@ describe('explanations: what produced this charge?', () => {
     expect((await t.get(explainPath(september.id, overage.id, '?extra=1')).expect(400)).body.error.code).toBeDefined();
   });
 
+  it('shows the disputes and exceptions about the line, and who owns the escalation', async () => {
+    const overage = september.lines.find((l) => l.type === 'usage_overage')!;
+    const before = (await t.get(explainPath(september.id, overage.id)).expect(200)).body as ExplanationDocument;
+    expect(before.exceptions_available).toBe(true);
+    expect(before.disputes).toEqual([]);
+    const support = await t.key('support');
+    const dispute = await api.http
+      .post('/v1/disputes')
+      .set(bearer(support))
+      .send({ invoice_id: september.id, invoice_line_id: overage.id, reason: 'The customer says the upgrade day was double counted' })
+      .expect(201);
+    const doc = (await api.http.get(explainPath(september.id, overage.id)).set(bearer(support)).expect(200)).body as ExplanationDocument;
+    expect(doc.disputes.map((d) => d.id)).toEqual([dispute.body.id]);
+    expect(doc.escalation).toMatchObject({ reason: 'open_dispute', key: 'disputes', owner: expect.any(String), escalation_contact: expect.any(String) });
+  });
+
   it('events page by keyset cursor without gaps or repeats, and filter by time range and event id', async () => {
     const overage = september.lines.find((l) => l.type === 'usage_overage')!;
     const base = `/v1/invoices/${september.id}/lines/${overage.id}/events`;
