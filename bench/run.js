@@ -2,7 +2,13 @@
 // npm run bench -- <name> [options]: runs the compiled benchmark bench/<name>.ts (built by prebench).
 require('../scripts/register-paths');
 const name = process.argv[2];
-const benchmarks = { ingest: '../dist/bench/ingest.js' };
+const benchmarks = {
+  ingest: '../dist/bench/ingest.js',
+  export: '../dist/bench/export.js',
+  close: '../dist/bench/close.js',
+  allowance: '../dist/bench/allowance.js',
+  'scale-out': '../dist/bench/scale-out.js',
+};
 if (!benchmarks[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benchmarks).join('|')}> [options]`);
   process.exit(2);

@@ -43,6 +43,27 @@ function records(ws: ExcelJS.Worksheet): Record<string, ExcelJS.CellValue>[] {
   return out;
 }
 
+/** RFC 4180 CSV (quoted fields, doubled quotes, commas and newlines inside quotes). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(field), (field = '');
+    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
+    else if (c !== '\r') field += c;
+  }
+  if (field || row.length) row.push(field), rows.push(row);
+  return rows;
+}
+
 function findOffice(): string | null {
   for (const bin of ['libreoffice', 'soffice']) {
     try {
@@ -321,7 +342,7 @@ describe('auditor workbook export', () => {
       const csv = readdirSync(dir).find((f) => f.endsWith('.csv'));
       expect(csv).toBeDefined();
       const text = readFileSync(join(dir, csv!), 'utf8');
-      const rows = text.trim().split('\n').map((l) => l.replace(/"/g, '').split(','));
+      const rows = parseCsv(text);
       expect(rows[0]).toEqual(['section', 'item', 'expected', 'actual', 'status', 'detail']);
       // The Summary as LibreOffice computed it: the tie-out lines, numbers equal, PASS.
       const totals = rows.find((r) => r[1] === 'Σ invoice totals = Σ line amounts + Σ tax (USD)');

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { countOf, cursorRows, periodScope } from './sql';
+import { countOf, cursorBatches, cursorRows, periodScope } from './sql';
 import { INVOICES_IN_SCOPE } from './scope-sql';
 import { minorToMajor } from './cells';
 import { WorkbookSheetRegistry, type WorkbookColumn, type WorkbookSheetProvider } from './sheet-registry';
@@ -142,7 +142,7 @@ export const USAGE_EVENTS_SHEET: WorkbookSheetProvider = {
   // At most one subscription of a customer is in force at an instant (exclusion constraint), so the
   // attribution join never repeats an event.
   rows: (em, org, period) =>
-    cursorRows(
+    cursorBatches<Record<string, unknown>>(
       em,
       `select e.event_id, c.external_id as customer, e.customer_id, e.event_name, e.ts, e.properties::text as properties,
               s.id as subscription_id, e.received_at

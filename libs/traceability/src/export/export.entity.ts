@@ -1,4 +1,4 @@
-import { BigIntType, Check, Entity, Enum, Index, Property, type Opt } from '@mikro-orm/core';
+import { BigIntType, Entity, Enum, Index, Property, type Opt } from '@mikro-orm/core';
 import { TenantEntity } from '@closebook/platform';
 
 export const EXPORT_KINDS = ['audit_workbook'] as const;
@@ -20,7 +20,6 @@ export interface ExportSheetCount {
  */
 @Entity({ tableName: 'exports' })
 @Index({ properties: ['organizationId', 'createdAt'] })
-@Check({ name: 'exports_progress_check', expression: 'progress >= 0 and progress <= 1' })
 export class Export extends TenantEntity {
   @Enum({ items: [...EXPORT_KINDS] })
   kind!: ExportKind;

@@ -123,6 +123,8 @@ export class ExportsService {
     try {
       const result = await em.fork().transactional(
         async (tx) => {
+          // Sorts of large sheets (the month's events) stay in memory instead of spilling to disk.
+          await tx.execute(`set local work_mem = '128MB'`, [], 'run');
           const sheets = this.registry.sheets();
           const counts = new Map<string, number>();
           for (const s of sheets) if (s.count) counts.set(s.name, await s.count(tx, exp.organizationId, exp.period));

@@ -14,6 +14,8 @@ export interface WorkbookColumn {
   kind?: WorkbookColumnKind;
 }
 
+export type WorkbookRow = Record<string, unknown>;
+
 /** One line of the Summary: a tie-out (PASS/FAIL), a reconciliation check's status, or a figure (INFO). */
 export interface WorkbookSummaryLine {
   label: string;
@@ -46,7 +48,8 @@ export interface WorkbookSheetProvider {
   /** Position in the workbook (Summary is 0; built-in sheets use 10, 20, … 90). */
   order: number;
   columns: WorkbookColumn[];
-  rows(em: EntityManager, organizationId: string, period: string): AsyncIterable<Record<string, unknown>>;
+  /** Rows, or arrays of rows (a batch costs one await instead of one per row: use it for large sheets). */
+  rows(em: EntityManager, organizationId: string, period: string): AsyncIterable<WorkbookRow | WorkbookRow[]>;
   count?(em: EntityManager, organizationId: string, period: string): Promise<number>;
   summary?(em: EntityManager, organizationId: string, period: string): Promise<WorkbookSummaryLine[]>;
   /** Placeholders (built-in "Reconciliation results" and "Exceptions") give way to a real provider of the same name. */

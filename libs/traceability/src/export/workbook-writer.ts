@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ExportSheetCount } from './export.entity';
@@ -96,6 +98,23 @@ export const SUMMARY_COLUMNS: WorkbookColumn[] = [
   { header: 'detail', key: 'detail', width: 90, kind: 'text' },
 ];
 
+/** Rows between two checks of the zip's backlog. */
+const DRAIN_EVERY = 500;
+/** Bytes of sheet XML allowed to wait for the compressor before the writer pauses. */
+const MAX_BACKLOG = 2 ** 20;
+
+/**
+ * Backpressure: exceljs writes a sheet's XML into the zip entry without waiting (its stream buffer
+ * ignores `write()`'s answer), so a writer faster than deflate would buffer the whole sheet. The
+ * entry's first writable is the only place the backlog shows; wait for it to drain.
+ */
+async function drained(ws: ExcelJS.Worksheet): Promise<void> {
+  // archiver wraps the entry in a readable-stream v2 PassThrough: its backlog is `_writableState.length`.
+  const dest = (ws as unknown as { stream?: { pipes?: (Writable & { _writableState?: { length: number } })[] } }).stream?.pipes?.[0];
+  const backlog = dest ? (dest._writableState?.length ?? dest.writableLength ?? 0) : 0;
+  if (dest && backlog > MAX_BACKLOG) await once(dest, 'drain');
+}
+
 /** Name of part `n` (1-based) of a sheet split past the row limit. */
 export const partName = (name: string, n: number) => (n === 1 ? name : `${name} ${n}`);
 
@@ -186,27 +205,31 @@ export async function writeWorkbook(
     let ws = open(partName(sheet.name, part), cols);
     let inPart = 0;
     let total = 0;
-    for await (const data of sheet.rows(em, content.scope.organizationId, content.scope.period)) {
-      if (inPart === opts.maxRowsPerSheet) {
-        close(ws, cols.length, inPart + 1);
-        counts.push({ name: partName(sheet.name, part), rows: inPart });
-        part++;
-        ws = open(partName(sheet.name, part), cols);
-        inPart = 0;
+    for await (const item of sheet.rows(em, content.scope.organizationId, content.scope.period)) {
+      const batch = Array.isArray(item) ? item : [item];
+      for (const data of batch) {
+        if (inPart === opts.maxRowsPerSheet) {
+          close(ws, cols.length, inPart + 1);
+          counts.push({ name: partName(sheet.name, part), rows: inPart });
+          part++;
+          ws = open(partName(sheet.name, part), cols);
+          inPart = 0;
+        }
+        const values = new Array<ExcelJS.CellValue>(cols.length);
+        for (let i = 0; i < cols.length; i++) values[i] = cellValue(cols[i], data[cols[i].key]);
+        const row = ws.addRow(values);
+        for (let i = 0; i < cols.length; i++) if (values[i] !== null) row.getCell(i + 1).style = formats[i];
+        if (moneyCols.length && data.currency !== undefined) {
+          const units = minorUnits(data.currency);
+          if (units !== 2) for (const i of moneyCols) row.getCell(i + 1).style = styleFor(moneyFormat(units));
+        }
+        row.commit();
+        inPart++;
+        total++;
+        written++;
+        if (inPart % DRAIN_EVERY === 0) await drained(ws);
+        if (++sinceReport >= opts.progressEvery) await report(sheet.name);
       }
-      const values = new Array<ExcelJS.CellValue>(cols.length);
-      for (let i = 0; i < cols.length; i++) values[i] = cellValue(cols[i], data[cols[i].key]);
-      const row = ws.addRow(values);
-      for (let i = 0; i < cols.length; i++) if (values[i] !== null) row.getCell(i + 1).style = formats[i];
-      if (moneyCols.length && data.currency !== undefined) {
-        const units = minorUnits(data.currency);
-        if (units !== 2) for (const i of moneyCols) row.getCell(i + 1).style = styleFor(moneyFormat(units));
-      }
-      row.commit();
-      inPart++;
-      total++;
-      written++;
-      if (++sinceReport >= opts.progressEvery) await report(sheet.name);
     }
     if (total === 0 && sheet.emptyNote) {
       const note = ws.addRow([cellText(sheet.emptyNote)]);
