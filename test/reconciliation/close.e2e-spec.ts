@@ -4,6 +4,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { InvoiceLine, InvoicesService, LedgerPostingHook } from '@closebook/invoicing';
 import { RollupsService } from '@closebook/metering';
+import { ExportsService } from '@closebook/traceability';
+import ExcelJS from 'exceljs';
 import { startApi, bearer, type TestApi } from '../helpers/api';
 import { monthStart, runPeriodEnd, sendAll, sql, startWorker, tenant, type InvoiceJson, type Tenant } from '../invoicing/fixtures';
 
@@ -105,6 +107,28 @@ describe('close gate', () => {
     expect((await t.get(`/v1/ledger/periods/${period}`).expect(200)).body.status).toBe('closed');
     const [webhook] = await sql<{ payload: { period: string } }>(api, `select payload from outbox_messages where organization_id = ? and type = 'period.closed'`, [t.orgId]);
     expect(webhook.payload.period).toBe(period);
+    // The auditor workbook of the closed month carries the run's results and the checks' status in its Summary.
+    const em = () => api.orm.em.fork() as EntityManager;
+    const exports = api.app.get(ExportsService);
+    const exp = await exports.create(em(), t.orgId, { kind: 'audit_workbook', period }, { actor: 'test', keyId: null });
+    const done = await exports.run(em(), exp.id);
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.readFile(done.filePath!);
+    const cells = (name: string) => {
+      const out: string[][] = [];
+      wb.getWorksheet(name)!.eachRow((row) => out.push((row.values as unknown[]).slice(1).map((v) => String(v ?? ''))));
+      return out;
+    };
+    const summary = cells('Summary');
+    for (const check of ['events_rollups', 'rollups_lines', 'invoices_ledger', 'completeness', 'deferred_revenue', 'flux']) {
+      expect(summary.find((r) => r[1] === `Check ${check}`)).toEqual(expect.arrayContaining(['PASS']));
+    }
+    const results = cells('Reconciliation results');
+    expect(results[0].slice(0, 6)).toEqual(['id', 'run_id', 'check', 'item_key', 'item_type', 'status']);
+    expect(new Set(results.slice(1).map((r) => r[1]))).toEqual(new Set([run.id]));
+    expect(results.slice(1).every((r) => r[5] === 'pass')).toBe(true);
+    expect(cells('Exceptions').length).toBeGreaterThanOrEqual(1);
+
     // Closing again is one transition; nothing can be posted dated in it any more (the database says so).
     expect((await t.post(`/v1/periods/${period}/close`, {}).expect(200)).body.transitioned).toBe(false);
     await expect(

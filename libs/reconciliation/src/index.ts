@@ -5,3 +5,4 @@
 export * from './exceptions';
 export * from './runs';
 export * from './close';
+export { ReconciliationWorkbookSheets, RECONCILIATION_RESULTS_SHEET, EXCEPTIONS_SHEET } from './workbook/reconciliation-sheets';

@@ -10,6 +10,8 @@ import { TolerancesService } from './checks/tolerances.service';
 import { ReconciliationRunsService } from './runs/reconciliation-runs.service';
 import { ReconciliationFlows } from './runs/reconciliation-flows';
 import { ReconciliationJobs } from './runs/reconciliation.jobs';
+import { ExportsModule } from '@closebook/traceability';
+import { ReconciliationWorkbookSheets } from './workbook/reconciliation-sheets';
 
 export const RECONCILIATION_RUN_ENTITIES = [ReconciliationRun, ReconciliationResult, ReconciliationTolerance];
 
@@ -21,8 +23,9 @@ const services = [...CHECK_PROVIDERS, ReconciliationChecks, CheckFingerprints, T
  * `reconciliation.check`) are registered wherever it is imported.
  */
 @Module({
-  imports: [ReconciliationExceptionsModule, MikroOrmModule.forFeature(RECONCILIATION_RUN_ENTITIES)],
-  providers: [...services, ReconciliationJobs],
+  // ExportsModule: the run results and exceptions sheets of the auditor workbook are registered here.
+  imports: [ReconciliationExceptionsModule, ExportsModule, MikroOrmModule.forFeature(RECONCILIATION_RUN_ENTITIES)],
+  providers: [...services, ReconciliationJobs, ReconciliationWorkbookSheets],
   exports: [...services, ReconciliationJobs, ReconciliationExceptionsModule],
 })
 export class ReconciliationRunsModule {}
