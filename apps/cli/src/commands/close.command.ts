@@ -1,9 +1,10 @@
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Presets, SingleBar } from 'cli-progress';
-import { isUuid, RequestScopes, type Principal } from '@closebook/platform';
+import { RequestScopes, type Principal } from '@closebook/platform';
 import { CHECK_KEYS, CloseService, ReconciliationRunsService, type CheckKey, type CloseStatus } from '@closebook/reconciliation';
 import { print } from '../output';
+import { resolveOrganization } from '../organization';
 
 interface CloseOpts {
   period?: string;
@@ -13,19 +14,6 @@ interface CloseOpts {
   note?: string;
   progress?: boolean;
   json?: boolean;
-}
-
-/** `--org`, or the only organization when there is exactly one. */
-async function organization(em: EntityManager, org: string | undefined): Promise<string> {
-  if (org) {
-    if (!isUuid(org)) throw new Error('--org must be an organization id (a UUID)');
-    const [row] = await em.execute<{ id: string }[]>('select id from organizations where id = ?', [org]);
-    if (!row) throw new Error(`organization ${org} was not found`);
-    return row.id;
-  }
-  const rows = await em.execute<{ id: string }[]>('select id from organizations order by created_at limit 2');
-  if (rows.length !== 1) throw new Error(rows.length ? 'several organizations exist: pass --org <id>' : 'no organization exists');
-  return rows[0].id;
 }
 
 function statusLines(s: CloseStatus): string[] {
@@ -47,7 +35,7 @@ abstract class CloseSubCommand extends CommandRunner {
   protected async scoped<T>(opts: CloseOpts, fn: (em: EntityManager, org: string, principal: Principal) => Promise<T>): Promise<T> {
     if (!opts.period) throw new Error('--period is required');
     const em = this.orm.em.fork() as EntityManager;
-    const org = await organization(em, opts.org);
+    const org = await resolveOrganization(em, opts.org);
     const principal: Principal = { organizationId: org, keyId: null, role: 'system', actor: opts.as ? `cli:${opts.as}` : 'cli' };
     return RequestScopes.run({ requestId: `cli:close:${Date.now()}`, principal }, () => fn(em, org, principal));
   }

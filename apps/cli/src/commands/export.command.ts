@@ -6,6 +6,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { isUuid, RequestScopes } from '@closebook/platform';
 import { ExportsService } from '@closebook/traceability';
 import { print } from '../output';
+import { resolveOrganization } from '../organization';
 
 interface ExportOpts {
   period?: string;
@@ -30,7 +31,7 @@ export class ExportCommand extends CommandRunner {
   async run(_: string[], opts: ExportOpts): Promise<void> {
     if (!opts.period || !opts.out) throw new Error('--period and --out are required');
     const em = this.orm.em.fork() as EntityManager;
-    const org = await this.organization(em, opts.org);
+    const org = await resolveOrganization(em, opts.org);
     const principal = { organizationId: org, keyId: null, role: 'system' as const, actor: 'cli' };
     const showBar = opts.progress ?? process.stderr.isTTY === true;
     const bar = showBar ? new SingleBar({ format: ' audit workbook |{bar}| {percentage}% {value}/{total} rows  {sheet}  {duration_formatted}', hideCursor: true }, Presets.shades_classic) : null;
@@ -58,19 +59,6 @@ export class ExportCommand extends CommandRunner {
       `  export ${done.id}: ${done.rowsWritten.toLocaleString('en-US')} rows, ${(done.sizeBytes ?? 0).toLocaleString('en-US')} bytes, sha256 ${done.sha256}`,
       ...(done.sheets ?? []).map((s) => `  ${s.name.padEnd(26)} ${s.rows.toLocaleString('en-US')}`),
     ]);
-  }
-
-  /** `--org`, or the only organization when there is exactly one. */
-  private async organization(em: EntityManager, org: string | undefined): Promise<string> {
-    if (org) {
-      if (!isUuid(org)) throw new Error('--org must be an organization id (a UUID)');
-      const [row] = await em.execute<{ id: string }[]>('select id from organizations where id = ?', [org]);
-      if (!row) throw new Error(`organization ${org} was not found`);
-      return row.id;
-    }
-    const rows = await em.execute<{ id: string }[]>('select id from organizations order by created_at limit 2');
-    if (rows.length !== 1) throw new Error(rows.length ? 'several organizations exist: pass --org <id>' : 'no organization exists');
-    return rows[0].id;
   }
 
   @Option({ flags: '--period <YYYY-MM>', description: 'the month to export', required: true })
