@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Command, CommandRunner, Option } from 'nest-commander';
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Presets, SingleBar } from 'cli-progress';
-import { isUuid, RequestScopes } from '@closebook/platform';
+import { RequestScopes } from '@closebook/platform';
 import { ExportsService } from '@closebook/traceability';
 import { print } from '../output';
 import { resolveOrganization } from '../organization';
