@@ -262,7 +262,7 @@ describe('reconciliation checks', () => {
     });
     expect(lastFails.filter((r) => r.check_key === 'events_rollups')).toHaveLength(1);
     // (b)
-    expect(item(lastFails, 'rollups_lines', `line:${overage2.id}`)).toMatchObject({ expected: '75.00', actual: '76.00', variance: '1', details: expect.objectContaining({ problems: ['amount_variance'] }) });
+    expect(item(lastFails, 'rollups_lines', `line:${overage2.id}`)).toMatchObject({ expected: '75.00', actual: '76.00', variance: '1.00', details: expect.objectContaining({ problems: ['amount_variance'] }) });
     // c1's usage lines cite the changed rollup, already recorded as late usage: a warning, said so.
     const overage1 = inv1.lines.find((l) => l.type === 'usage_overage')!;
     expect(item(await results(last.id), 'rollups_lines', `line:${overage1.id}`)).toMatchObject({ status: 'warn', details: expect.objectContaining({ late_usage: true, notes: ['late_usage'] }) });
