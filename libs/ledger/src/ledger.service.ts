@@ -265,19 +265,60 @@ export class LedgerService {
   async accrue(em: EntityManager, input: AccrualInput): Promise<PostedEntry | null> {
     if (!(input.amount instanceof Money)) throw new LedgerInputError('invalid_type', 'amount must be a Money', 'amount');
     if (input.amount.isZero()) return null;
-    const key = accrualKey(input.key);
-    return this.post(em, {
+    return this.post(em, this.accrualEntry(input));
+  }
+
+  /**
+   * Many accruals in two set-based writes: the accruals, then — for those given `reverseOn` (the
+   * usage was billed after the month already) — their reversals, linked by `reverses_entry_id` and
+   * keyed `reversal:{entry}` exactly as `reverseAccrual` would write them. Zero amounts post nothing;
+   * an accrual already posted (its key) is neither posted nor reversed again. Returns the accruals
+   * created by this call.
+   */
+  async accrueMany(em: EntityManager, inputs: (AccrualInput & { reverseOn?: string | Date; reverseReason?: string })[]): Promise<PostedEntry[]> {
+    const todo = inputs.filter((i) => {
+      if (!(i.amount instanceof Money)) throw new LedgerInputError('invalid_type', 'amount must be a Money', 'amount');
+      return !i.amount.isZero();
+    });
+    if (!todo.length) return [];
+    return inTransaction(em, async (tx) => {
+      const posted = await this.postMany(tx, todo.map((i) => this.accrualEntry(i)));
+      const created = posted.map((p, i) => ({ p, input: todo[i] })).filter((x) => x.p.created);
+      const reversals: NormalizedEntry[] = created
+        .filter((x) => x.input.reverseOn)
+        .map(({ p, input }) => {
+          const date = toDate(input.reverseOn!, 'reverseOn');
+          return {
+            organizationId: p.organizationId,
+            currency: p.currency,
+            date: date < p.date ? p.date : date,
+            key: `reversal:${p.id}`,
+            sourceType: p.sourceType,
+            sourceId: p.sourceId,
+            description: `Reversal of "${p.description}": ${input.reverseReason ?? 'usage invoiced'}`.slice(0, 1000),
+            correctsPeriod: null,
+            reversesEntryId: p.id,
+            lines: reversedLines(p.lines),
+          };
+        });
+      if (reversals.length) await this.write(tx, reversals);
+      return created.map((x) => x.p);
+    });
+  }
+
+  private accrualEntry(input: AccrualInput): PostEntryInput {
+    return {
       organizationId: input.organizationId,
       currency: input.amount.currency.code,
       date: input.date,
-      key,
+      key: accrualKey(input.key),
       source: input.source ?? { type: 'usage_accrual', id: input.key },
       description: input.description ?? `Unbilled usage accrued at month end (${input.key})`,
       lines: [
         { account_code: ACCOUNTS.UNBILLED_RECEIVABLES, party_id: input.party, debit: input.amount },
         { account_code: ACCOUNTS.REVENUE_USAGE, party_id: input.party, credit: input.amount },
       ],
-    });
+    };
   }
 
   /**

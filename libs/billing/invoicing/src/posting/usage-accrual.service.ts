@@ -35,6 +35,18 @@ export interface UsageAccrualResult {
 }
 
 const USAGE_LINE_TYPES = new Set(['usage_included', 'usage_overage']);
+const accrualKeyOf = (key: string) => `accrual:${key}`;
+
+/** The fast path's condition (accrueBilledWholePeriods): wholly inside the month, finalized after it. */
+function isBilledWholePeriod(c: Candidate, monthStart: Date, monthEnd: Date): boolean {
+  return (
+    new Date(c.period_start) >= monthStart &&
+    new Date(c.period_end) <= monthEnd &&
+    (c.invoice_status === 'finalized' || c.invoice_status === 'paid') &&
+    !!c.finalized_at &&
+    new Date(c.finalized_at) >= monthEnd
+  );
+}
 
 /**
  * Month-end accrual of unbilled usage (SPEC §5): usage is revenue of the month it happens in, but it
@@ -77,7 +89,12 @@ export class UsageAccrualService {
     );
     const result: UsageAccrualResult = { month, periods: candidates.length, accrued: 0, reversed: 0, amounts: {} };
     const date = lastDay(month);
-    for (const c of candidates) {
+    const add = (m: Money) => {
+      const cur = m.currency.code;
+      result.amounts[cur] = Money.parse(result.amounts[cur] ?? '0', cur).plus(m).format();
+    };
+    await this.accrueBilledWholePeriods(em, organizationId, month, monthStart, monthEnd, result, add);
+    for (const c of candidates.filter((x) => !isBilledWholePeriod(x, monthStart, monthEnd))) {
       await em.transactional(async (tx) => {
         await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [usageAccrualLock(c.billing_period_id)]);
         const key = usageAccrualKey(c.billing_period_id, month);
@@ -106,8 +123,7 @@ export class UsageAccrualService {
         // Already accrued by an earlier run (the key): counted once, reversed once.
         if (!posted || !posted.created) return;
         result.accrued++;
-        const cur = share.currency.code;
-        result.amounts[cur] = Money.parse(result.amounts[cur] ?? '0', cur).plus(share).format();
+        add(share);
         // The invoice posted after the month already (its hook found nothing to reverse then): reverse now, at its date.
         if (invoice && invoice.status !== 'draft' && invoice.finalizedAt) {
           await this.ledger.reverseAccrual(tx, { organizationId, key, date: toDate(invoice.finalizedAt, 'finalized_at'), reason: `usage invoiced on ${invoice.number ?? invoice.id}` });
@@ -116,6 +132,62 @@ export class UsageAccrualService {
       });
     }
     return result;
+  }
+
+  /**
+   * The common case, set-based: a period wholly inside the month whose invoice was finalized after it.
+   * The month's share is then the whole period's usage as billed — the invoice's usage lines — and
+   * the invoice has posted already, so each accrual is written with its reversal (two bulk writes per
+   * batch, no rating). No lock: a finalized invoice's hook has run and will not run again.
+   */
+  private async accrueBilledWholePeriods(
+    em: EntityManager,
+    organizationId: string,
+    month: string,
+    monthStart: Date,
+    monthEnd: Date,
+    result: UsageAccrualResult,
+    add: (m: Money) => void,
+  ): Promise<void> {
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const rows = await em.execute<{ billing_period_id: string; customer_id: string; currency: string; amount: string; finalized_day: string; number: string | null; invoice_id: string; start_day: string; end_day: string }[]>(
+        `select bp.id as billing_period_id, i.customer_id, i.currency, i.id as invoice_id, i.number,
+                to_char(i.finalized_at at time zone 'UTC', 'YYYY-MM-DD') as finalized_day,
+                to_char(bp.period_start at time zone 'UTC', 'YYYY-MM-DD') as start_day, to_char(bp.period_end at time zone 'UTC', 'YYYY-MM-DD') as end_day,
+                (select coalesce(sum(l.amount), 0)::text from invoice_lines l where l.invoice_id = i.id and l.type in ('usage_included', 'usage_overage')) as amount
+         from billing_periods bp
+         join invoices i on i.billing_period_id = bp.id and i.kind = 'period'
+         where bp.organization_id = ? and bp.period_start >= ? and bp.period_end <= ? and bp.id > ?
+           and i.status in ('finalized', 'paid') and i.finalized_at >= ?
+           and not exists (select 1 from journal_entries e where e.organization_id = bp.organization_id and e.key = 'accrual:usage:' || bp.id || ':' || ?)
+         order by bp.id limit 1000`,
+        [organizationId, monthStart.toISOString(), monthEnd.toISOString(), after, monthEnd.toISOString(), month],
+      );
+      if (!rows.length) return;
+      after = rows[rows.length - 1].billing_period_id;
+      const inputs = rows
+        .map((r) => ({ r, amount: Money.parse(r.amount, r.currency) }))
+        .filter((x) => x.amount.isPositive())
+        .map(({ r, amount }) => ({
+          organizationId,
+          key: usageAccrualKey(r.billing_period_id, month),
+          date: lastDay(month),
+          amount,
+          party: r.customer_id,
+          source: { type: 'billing_period', id: r.billing_period_id },
+          description: `Unbilled usage of ${month} (billing period ${r.start_day} → ${r.end_day})`,
+          reverseOn: r.finalized_day,
+          reverseReason: `usage invoiced on ${r.number ?? r.invoice_id}`,
+        }));
+      const created = await em.transactional((tx) => this.ledger.accrueMany(tx, inputs));
+      result.accrued += created.length;
+      result.reversed += created.length;
+      for (const c of created) {
+        const i = inputs.find((x) => accrualKeyOf(x.key) === c.key);
+        if (i) add(i.amount);
+      }
+    }
   }
 
   /** The rating input of a period not rated yet: what the period-end rating would use now. */
