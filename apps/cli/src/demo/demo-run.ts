@@ -139,11 +139,14 @@ export class DemoRun {
     }
     this.say(`  ${consulting.length * 2} charges for ${consulting.length} customers`);
 
-    this.step('Worker started (rollups, period-end flows, finalization, webhooks)');
-    await this.startWorker();
-
+    // The worker starts once the first month's usage is stored: its period-end scheduler runs on the
+    // real clock and rates the replayed past months at once, so starting it earlier would only rate
+    // them without their usage and re-rate every draft as the events arrive.
     const ingested = { accepted: 0, duplicates: 0, rejected: 0 };
-    await this.ingestMonth(ingest, customers, m1, m2, 11, ingested);
+    await this.ingestMonth(ingest, customers, m1, m2, 11, ingested, async () => {
+      this.step('Worker started (rollups, period-end flows, finalization, webhooks)');
+      await this.startWorker();
+    });
     await this.monthEnd(finance, m2, ym(m1));
 
     await this.ingestMonth(ingest, customers, m2, m3, 12, ingested);
@@ -177,8 +180,8 @@ export class DemoRun {
     const auditor = admin.withKey(await keyOf('auditor'));
     const exp = await auditor.post('/exports', { kind: 'audit_workbook', period: ym(m2) });
     let done = exp;
-    for (let i = 0; i < 2400 && !['done', 'failed'].includes(done.status); i++) {
-      await sleep(250);
+    for (let i = 0; i < 6000 && !['done', 'failed'].includes(done.status); i++) {
+      await sleep(100);
       done = await auditor.get(`/exports/${exp.id}`);
     }
     const [file] = await this.orm.em.getConnection().execute<{ file_path: string | null }[]>('select file_path from exports where id = ?', [exp.id]);
@@ -201,8 +204,8 @@ export class DemoRun {
   private async reconcile(finance: DemoClient, period: string) {
     const started = await finance.post(`/periods/${period}/reconciliation-runs`, {});
     let run = started;
-    for (let i = 0; i < 2400 && !['passed', 'failed', 'error'].includes(run.status); i++) {
-      await sleep(250);
+    for (let i = 0; i < 6000 && !['passed', 'failed', 'error'].includes(run.status); i++) {
+      await sleep(100);
       run = await finance.get(`/periods/${period}/reconciliation-runs/${started.id}`);
     }
     return run;
@@ -264,7 +267,15 @@ export class DemoRun {
     };
   }
 
-  private async ingestMonth(ingest: DemoClient, customers: DemoCustomer[], from: Date, until: Date, seed: number, totals: { accepted: number; duplicates: number; rejected: number }) {
+  private async ingestMonth(
+    ingest: DemoClient,
+    customers: DemoCustomer[],
+    from: Date,
+    until: Date,
+    seed: number,
+    totals: { accepted: number; duplicates: number; rejected: number },
+    afterIngest?: () => Promise<void>,
+  ) {
     this.step(`Usage events for ${ym(from)} through POST /v1/events`);
     const estimate = Math.round(customers.reduce((s, c) => s + Math.max(5, this.opts.eventsPerCustomer * c.size), 0));
     const bar = this.bar(estimate, `events ${ym(from)}`);
@@ -288,15 +299,19 @@ export class DemoRun {
     bar.stop();
     const secs = (Date.now() - started) / 1000;
     this.say(`  ${month.toLocaleString('en-US')} events in ${secs.toFixed(1)} s (${Math.round(month / secs).toLocaleString('en-US')}/s)`);
+    // Fresh planner statistics after a bulk load, as autovacuum would gather a little later (the
+    // demo replays two months in minutes; stale row estimates make the month's set-based SQL crawl).
+    await this.orm.em.getConnection().execute('analyze');
+    await afterIngest?.();
     await this.waitForRollups();
   }
 
   private async waitForRollups() {
     const conn = this.orm.em.getConnection();
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 3000; i++) {
       const [{ n }] = await conn.execute(`select count(*)::int as n from usage_rollup_dirty`);
       if (n === 0) break;
-      await sleep(500);
+      await sleep(100);
     }
     const [{ rollups, events }] = await conn.execute(`select count(*)::int as rollups, coalesce(sum(event_count), 0)::bigint as events from usage_rollups`);
     this.say(`  rollups current: ${rollups} rollups covering ${Number(events).toLocaleString('en-US')} events`);
@@ -312,8 +327,8 @@ export class DemoRun {
     const bar = this.bar(todo, `rating ${label}`);
     await this.worker.get(PeriodEndFlows).start(this.orm.em.fork(), new Date(at.getTime() + 5 * 60_000));
     let left = todo;
-    for (let i = 0; i < 1200 && left > 0; i++) {
-      await sleep(250);
+    for (let i = 0; i < 3000 && left > 0; i++) {
+      await sleep(100);
       const now = await pending();
       bar.increment(left - now);
       left = now;

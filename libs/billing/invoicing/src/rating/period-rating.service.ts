@@ -103,8 +103,7 @@ export class PeriodRatingService {
     const found = await em.findOne(Invoice, { kind: 'period', billingPeriodId: p.id }, { refresh: true });
     if (found) return { invoice: found, created: false };
     // Each child refreshes the rollups it rates (metering's recompute, its own transaction).
-    const fresh = await this.rollups.freshness(em, p.subscriptionId, p.periodStart);
-    if (fresh.dirty || !fresh.computed_at) await this.rollups.recompute(em, p.subscriptionId, p.periodStart);
+    await this.rollups.ensureFresh(em, p.subscriptionId, p.periodStart);
     try {
       return await em.transactional(async (tx) => {
         await tx.execute(SUBSCRIPTION_LOCK_SQL, [p.subscriptionId]);

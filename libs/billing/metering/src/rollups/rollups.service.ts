@@ -69,6 +69,19 @@ export class RollupsService {
   }
 
   /**
+   * Recomputes one (subscription, period) only when it is marked dirty or was never rolled up;
+   * otherwise the stored rollups already cover every committed event (ingest marks the pair in the
+   * same statement as the events, subscription changes mark it in their transaction, and a
+   * recompute clears only the mark version it read). Returns whether it recomputed.
+   */
+  async ensureFresh(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<boolean> {
+    const fresh = await this.freshness(em, subscriptionId, periodStart);
+    if (!fresh.dirty && fresh.computed_at) return false;
+    await this.recompute(em, subscriptionId, periodStart);
+    return true;
+  }
+
+  /**
    * Full recompute of every period of an organization overlapping [from, to) (reconciliation of a
    * month). Returns one result per (subscription, period).
    */
@@ -219,10 +232,15 @@ export class RollupsService {
 
   private async recomputeIn(tx: EntityManager, subscriptionId: string, periodStart: string, wait: boolean): Promise<RecomputeResult> {
     const lockKey = `usage_rollup:${subscriptionId}:${periodStart}`;
+    // A period's covered events are materialised and hashed in memory; 4 MB (the default) spills to
+    // disk early. Set (transaction-local) in the same round trip as the lock.
     if (wait) {
-      await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [lockKey]);
+      await tx.execute(`select pg_advisory_xact_lock(hashtextextended(?, 0)), set_config('work_mem', '64MB', true)`, [lockKey]);
     } else {
-      const [lock] = await tx.execute<{ ok: boolean }[]>('select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok', [lockKey]);
+      const [lock] = await tx.execute<{ ok: boolean }[]>(
+        `select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok, set_config('work_mem', '64MB', true)`,
+        [lockKey],
+      );
       if (!lock.ok) return { subscription_id: subscriptionId, period_start: periodStart, found: false, status: 'busy', rollups: 0, cleared: false, thresholds_emitted: 0 };
     }
     // The mark is read before the recompute: every event committed with this version (or earlier)
@@ -236,8 +254,6 @@ export class RollupsService {
     const period = sub ? await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart)) : null;
     const terms = sub && period ? await this.engine.terms(tx, subscriptionId, period) : [];
     const plans = JSON.stringify([...new Set(terms.map((t) => t.state.planVersionId))]);
-    // A period's covered events are materialised and hashed in memory; 4 MB (the default) spills to disk early.
-    await tx.execute(`set local work_mem = '64MB'`);
     const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number; covered: string }[]>(RECOMPUTE_ROLLUPS_SQL, [
       subscriptionId,
       periodStart,
