@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LateUsageService } from '@closebook/invoicing';
-import { ExceptionQueuesService, ExceptionsService, LateUsageExceptions, type RecordInput } from '@closebook/reconciliation';
+import { escalationJobId, ExceptionQueuesService, ExceptionsJobs, ExceptionsService, LateUsageExceptions, type RecordInput } from '@closebook/reconciliation';
 import { bearer, startApi, type TestApi } from '../helpers/api';
 import { DAY, monthStart, rollUp, runPeriodEnd, sendAll, sql, startWorker, tenant, type InvoiceJson } from '../invoicing/fixtures';
 
@@ -266,6 +266,10 @@ describe('exceptions and owned queues', () => {
     const hooks = await outbox(t.orgId, 'exception.escalated', exception.id);
     expect(hooks).toHaveLength(1);
     expect(hooks[0].payload).toMatchObject({ escalation_contact: 'controller', owner: 'finance', queue: 'billing-variance' });
+    // The 5-minute schedule enqueues the sweep with an id BullMQ accepts (one job per slot).
+    const jobs = api.app.get(ExceptionsJobs);
+    await expect(jobs.tick(new Date())).resolves.toEqual(expect.any(Boolean));
+    expect(escalationJobId(new Date(0))).toBe('escalate-exceptions-0');
   });
 
   it('roles: support and auditor read; only finance and admin change; support opens disputes', async () => {

@@ -7,8 +7,8 @@ import { ExceptionsService } from './exceptions.service';
 
 const SLOT_MS = 5 * 60_000;
 
-/** The job id of the escalation sweep of one 5-minute slot (a repeat in the same slot is one job). */
-export const escalationJobId = (now: Date) => `escalate-exceptions:${Math.floor(now.getTime() / SLOT_MS) * SLOT_MS}`;
+/** The job id of the escalation sweep of one 5-minute slot (a repeat in the same slot is one job; BullMQ refuses ':' here). */
+export const escalationJobId = (now: Date) => `escalate-exceptions-${Math.floor(now.getTime() / SLOT_MS) * SLOT_MS}`;
 
 /**
  * SLA escalation: the `reconciliation.escalate-exceptions` job (every organization, in batches) and

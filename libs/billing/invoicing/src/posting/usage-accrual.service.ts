@@ -95,7 +95,8 @@ export class UsageAccrualService {
     };
     await this.accrueBilledWholePeriods(em, organizationId, month, monthStart, monthEnd, result, add);
     for (const c of candidates.filter((x) => !isBilledWholePeriod(x, monthStart, monthEnd))) {
-      await em.transactional(async (tx) => {
+      // A fresh context per period: the invoices loaded (with their large rating input) do not pile up in one identity map.
+      await em.fork().transactional(async (tx) => {
         await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [usageAccrualLock(c.billing_period_id)]);
         const key = usageAccrualKey(c.billing_period_id, month);
         // A month's accrual is its month-end estimate, made once: usage arriving later is late usage
