@@ -199,6 +199,7 @@ export class RollupsService {
     let processed = 0;
     let busy = 0;
     for (;;) {
+      processed += await this.clearEmpty(em, opts.organizationId);
       const rows = await em.execute<{ subscription_id: string; period_start: string }[]>(
         `select subscription_id, period_start from usage_rollup_dirty
          where (?::uuid is null or organization_id = ?::uuid)
@@ -228,6 +229,37 @@ export class RollupsService {
       await Promise.all(Array.from({ length: concurrency }, lane));
       if (outOfTime) return { processed, busy, remaining: true };
     }
+  }
+
+  /**
+   * Clears, in one statement, the marks of pairs with nothing to roll up: no event of the customer in
+   * the period and no rollup that counted any. Most marks are of this kind (a new subscription marks
+   * its future periods; a quiet customer's period). Nothing is lost: a pair never computed is computed
+   * when it is rated or read (`ensureFresh`), and an event arriving meanwhile bumps the mark's version,
+   * which this delete then leaves in place (one snapshot for the check and the delete).
+   */
+  private async clearEmpty(em: EntityManager, organizationId?: string): Promise<number> {
+    const [row] = await em.execute<{ n: number }[]>(
+      `with d as (
+         select d.subscription_id, d.period_start, d.version from usage_rollup_dirty d
+         where (?::uuid is null or d.organization_id = ?::uuid)
+         order by d.marked_at limit 5000
+       ), empty as (
+         select d.* from d
+         join subscriptions s on s.id = d.subscription_id
+         join billing_periods bp on bp.subscription_id = d.subscription_id and bp.period_start = d.period_start
+         where not exists (select 1 from usage_events e where e.organization_id = s.organization_id and e.customer_id = s.customer_id
+                             and e.ts >= bp.period_start and e.ts < bp.period_end)
+           and not exists (select 1 from usage_rollups u where u.subscription_id = d.subscription_id and u.period_start = d.period_start and u.event_count > 0)
+       ), cleared as (
+         delete from usage_rollup_dirty x using empty
+         where x.subscription_id = empty.subscription_id and x.period_start = empty.period_start and x.version = empty.version
+         returning 1
+       )
+       select count(*)::int as n from cleared`,
+      [organizationId ?? null, organizationId ?? null],
+    );
+    return row?.n ?? 0;
   }
 
   private async recomputeIn(tx: EntityManager, subscriptionId: string, periodStart: string, wait: boolean): Promise<RecomputeResult> {
