@@ -183,5 +183,23 @@ describe('platform over HTTP', () => {
     expect(res.body.openapi).toBe('3.1.0');
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/v1/health', '/v1/api-keys', '/v1/api-keys/{id}/revoke', '/v1/audit-log']));
     expect(res.body.paths['/v1/api-keys'].post.requestBody).toBeDefined();
+    // SPEC §9's close, exceptions, ledger, exports and explanation routes are described too.
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/periods/{period}/reconciliation-runs',
+        '/v1/periods/{period}/reconciliation-runs/{id}',
+        '/v1/periods/{period}/close',
+        '/v1/periods/{period}/sign-offs',
+        '/v1/exception-queues',
+        '/v1/exceptions',
+        '/v1/exceptions/{id}/resolve',
+        '/v1/disputes',
+        '/v1/exports',
+        '/v1/exports/{id}/file',
+        '/v1/ledger/trial-balance',
+        '/v1/invoices/{id}/lines/{line_id}/explanation',
+      ]),
+    );
+    expect(res.body.paths['/v1/periods/{period}/close'].post).toBeDefined();
   });
 });
