@@ -196,7 +196,7 @@ export class DemoRun {
     this.say(`  ${upgrades.length} hobby → pro (immediate, prorated), ${downgrades.length} pro → hobby (scheduled for period end)`);
 
     await this.report({ finance, support, customers, subs, ingested, late, m1, m2 });
-    for (const c of closes) this.say(`  close ${c.period}: ${c.closed ? 'CLOSED' : `not closed (${c.blockers.join(', ')})`}; checks ${c.checks}; exceptions opened ${c.opened}, resolved ${c.resolved}, waived ${c.waived}`);
+    for (const c of closes) this.say(`  close ${c.period}: ${c.closed ? 'CLOSED' : `not closed (${c.blockers.join(', ')})`}; checks ${c.checks}${c.closed && c.checks === 'failed' ? ' (each failure worked in its exception queue)' : ''}; exceptions opened ${c.opened}, resolved ${c.resolved}, waived ${c.waived}`);
     this.say(`\nDone in ${((Date.now() - this.started) / 1000).toFixed(1)} s.`);
   }
 
