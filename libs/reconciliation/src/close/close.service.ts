@@ -310,8 +310,8 @@ export class CloseService {
       }
       const status = await this.statusIn(tx, organizationId, p, now);
       if (!status.closable) {
-        // The withdrawals found on the way are facts worth keeping even though the close is refused.
-        await tx.flush();
+        // Refused: the transaction rolls back whole (withdrawals found on the way included — the next
+        // status call finds and records them again), so a refused close changes nothing.
         throw new UnprocessableError('close_blocked', `${p} cannot close: ${status.blockers.map((b) => b.code).join(', ')}`, 'period', { blockers: status.blockers });
       }
       await this.periods.startClosing(tx, organizationId, p);
