@@ -1,6 +1,7 @@
 // The posting rules end to end (SPEC §5): documents made through the API post their entries in the
 // same transaction; figures computed by hand in each test.
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { dec } from '@closebook/money';
 import { RevenueRecognitionService } from '@closebook/ledger';
 import { UsageAccrualService } from '@closebook/invoicing';
 import { startApi, type TestApi } from '../helpers/api';
@@ -164,25 +165,25 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     expect(shape(await entryOf(t, 'invoice', opening.id))).toEqual(['1100 (customer) Dr 1200.00', '2200 (customer) Cr 1200.00']);
 
     const recognition = api.app.get(RevenueRecognitionService);
-    let total = 0;
+    let total = dec(0);
     for (let k = 0; k < 12; k++) {
       const month = ym(addMonths(start, k));
       const run = await recognition.recognize(em(), t.orgId, month);
       expect(run.recognized.USD?.format()).toBe('100.00');
       const { acc } = await trialBalance(t, month);
       // In credit terms (the report's balances are debit-positive): opening + billed − recognized = closing.
-      const credit = (x: { amount: string }) => -Number(x.amount);
+      const credit = (x: { amount: string }) => dec(x.amount).neg();
       const d = acc('2200');
-      const billed = Number(d.credits.amount);
-      const recognized = Number(d.debits.amount);
-      expect(billed).toBe(k === 0 ? 1200 : 0);
-      expect(recognized).toBe(100);
-      expect(credit(d.opening) + billed - recognized).toBeCloseTo(credit(d.closing), 2);
-      expect(credit(d.closing)).toBeCloseTo(1200 - 100 * (k + 1), 2);
+      const billed = dec(d.credits.amount);
+      const recognized = dec(d.debits.amount);
+      expect(billed.toFixed(2)).toBe(k === 0 ? '1200.00' : '0.00');
+      expect(recognized.toFixed(2)).toBe('100.00');
+      expect(credit(d.opening).plus(billed).minus(recognized).toFixed(2)).toBe(credit(d.closing).toFixed(2));
+      expect(credit(d.closing).toFixed(2)).toBe(dec(1200 - 100 * (k + 1)).toFixed(2));
       expect(acc('4000').credits.amount).toBe('100.00');
-      total += recognized;
+      total = total.plus(recognized);
     }
-    expect(total).toBe(1200);
+    expect(total.toFixed(2)).toBe('1200.00');
     expect((await trialBalance(t, ym(addMonths(start, 12)))).acc('2200').closing.amount).toBe('0.00');
   });
 
@@ -193,7 +194,7 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     const t = await tenant(api, 'posting: accrual');
     await t.product({ key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } });
     await t.plan('metered', [{ product_key: 'api_calls', allowance: '10000', price: { model: 'per_unit', unit_amount: '0.005' } }]);
-    const c = await t.customer('crossing');
+    await t.customer('crossing');
     const sub = await t.post(`/v1/customers/crossing/subscriptions`, { plan_key: 'metered', billing_anchor: 15, started_at: periodStart.toISOString() }).expect(201);
     // 12,000 calls before the month end (2,000 over: 10.00), 5,000 after it (all over: 25.00).
     await sendAll(t, [...t.calls('crossing', 'api.call', 12_000, new Date(m2.getTime() + 19 * 86_400_000)), ...t.calls('crossing', 'api.call', 5_000, new Date(monthStart(-1).getTime() + 4 * 86_400_000))]);
@@ -223,6 +224,5 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     // Everything billed; nothing left unbilled; usage revenue 35.00 in all.
     expect(acc('1150').closing.amount).toBe('0.00');
     expect(acc('4100').closing.amount).toBe('-35.00');
-    expect(c.id).toBeTruthy();
   });
 });

@@ -156,7 +156,8 @@ describe('close gate', () => {
 
     // The late event became a late_usage exception: it blocks the close until resolved with its evidence.
     const rerun = await reconcile(t, period);
-    expect(rerun.status).toBeDefined();
+    // It finished (the late usage shows as a warning of rollups_lines, never as an error).
+    expect(['passed', 'failed']).toContain(rerun.status);
     const blocked = await status(t, period);
     expect(codes(blocked)).toContain('open_exceptions');
     const open = (await t.get(`/v1/exceptions?period=${period}&status=open`).expect(200)).body.data as { id: string; type: string; queue_id: string }[];

@@ -75,7 +75,7 @@ describe('exceptions and owned queues', () => {
     expect((await t.post('/v1/exception-queues', body).expect(409)).body.error.code).toBe('queue_key_taken');
     expect((await t.post('/v1/exception-queues', { ...body, key: 'other', exception_types: ['dispute'] }).expect(409)).body.error.code).toBe('type_already_routed');
     expect((await t.post('/v1/exception-queues', { ...body, key: 'bad', sla_hours: 0 }).expect(400)).body.error.field).toBe('sla_hours');
-    expect((await t.post('/v1/exception-queues', { ...body, key: 'bad', required_evidence: ['signature'] }).expect(400)).body.error.code).toBeDefined();
+    expect((await t.post('/v1/exception-queues', { ...body, key: 'bad', required_evidence: ['signature'] }).expect(400)).body.error).toMatchObject({ code: 'invalid_value', field: expect.stringMatching(/^required_evidence/) });
     const updated = (await t.post(`/v1/exception-queues/${created.id}`, { sla_hours: 4, owner: 'ar-lead' }).expect(201)).body;
     expect(updated).toMatchObject({ sla_hours: 4, owner: 'ar-lead', key: 'vip-disputes' });
     expect(await audit(created.id, 'exception_queue.updated')).toHaveLength(1);
@@ -291,7 +291,7 @@ describe('exceptions and owned queues', () => {
     await api.http.get('/v1/exceptions').set(bearer(ingest)).expect(403);
     await api.http.post('/v1/disputes').set(bearer(auditor)).send({}).expect(403);
     // Support reaches the dispute route (a bad body is its 400, not a 403).
-    expect((await api.http.post('/v1/disputes').set(bearer(support)).send({}).expect(400)).body.error.code).toBeDefined();
+    expect((await api.http.post('/v1/disputes').set(bearer(support)).send({}).expect(400)).body.error.code).toBe('missing_field');
     await api.http.post(`/v1/exceptions/${exception.id}/assign`).set(bearer(finance)).send({ assignee: 'fin' }).expect(201);
   });
 

@@ -364,7 +364,7 @@ describe('explanations: what produced this charge?', () => {
     expect((await t.get(explainPath(september.id, overage.id, '?events_limit=501')).expect(400)).body.error.field).toBe('events_limit');
     expect((await t.get(explainPath(september.id, overage.id, '?events_cursor=nope')).expect(400)).body.error.field).toBe('events_cursor');
     expect((await t.get(explainPath(september.id, overage.id, '?events_from=yesterday')).expect(400)).body.error.field).toBe('events_from');
-    expect((await t.get(explainPath(september.id, overage.id, '?extra=1')).expect(400)).body.error.code).toBeDefined();
+    expect((await t.get(explainPath(september.id, overage.id, '?extra=1')).expect(400)).body.error).toMatchObject({ code: 'unknown_field', field: 'extra' });
   });
 
   it('shows the disputes and exceptions about the line, and who owns the escalation', async () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isoTimestamp } from '@closebook/platform';
 import { EVENTS_DEFAULT_LIMIT, EVENTS_MAX_LIMIT } from '@closebook/traceability';
+import { lateUsageView } from '../invoicing/invoicing.views';
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -164,26 +165,30 @@ export const explanationView = z.object({
     z.object({ id: z.string(), number: z.string(), reason: z.string(), created_at: z.string(), quantity: z.string().nullable(), amount: moneyView, description: z.string() }),
   ),
   late_usage: z.array(
-    z.object({
-      id: z.string(),
-      status: z.string(),
-      invoice_id: z.string(),
-      period_start: z.string(),
-      period_end: z.string(),
-      product_key: z.string(),
-      price_key: z.string().nullable(),
-      rollup_id: z.string(),
-      billed_quantity: z.string(),
-      previous_quantity: z.string(),
-      quantity: z.string(),
-      quantity_delta: z.string(),
-      amount: moneyView,
-      event_count: z.string(),
-      digest: z.string(),
+    // The late usage as GET /v1/late-usage shows it, plus how it was re-rated and what billed it.
+    lateUsageView
+      .pick({
+        id: true,
+        status: true,
+        invoice_id: true,
+        period_start: true,
+        period_end: true,
+        product_key: true,
+        price_key: true,
+        rollup_id: true,
+        billed_quantity: true,
+        previous_quantity: true,
+        quantity: true,
+        quantity_delta: true,
+        amount: true,
+        event_count: true,
+        digest: true,
+      })
+      .extend({
       detected_at: z.string(),
       rerating: z.object({ current: z.array(reratedLine), previous: z.array(reratedLine), error: z.object({ code: z.string(), message: z.string() }).nullable() }),
       billed_by: z.object({ pending_item_id: z.string(), invoice_id: z.string().nullable(), invoice_line_id: z.string().nullable() }).nullable(),
-    }),
+      }),
   ),
   exceptions: z.array(exceptionView),
   disputes: z.array(exceptionView),

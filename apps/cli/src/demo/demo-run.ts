@@ -170,7 +170,7 @@ export class DemoRun {
     ))[0];
     if (disputed) {
       const dispute = await support.post('/disputes', { invoice_id: disputed.invoice_id, invoice_line_id: disputed.line_id, reason: 'Customer says the overage includes a load test they were told would be free' });
-      const resolved = await finance.post(`/exceptions/${dispute.id ?? dispute.exception?.id}/resolve`, { kind: 'corrected', note: 'Goodwill: half of the overage credited', credit_note: { amount: (Number(disputed.amount) / 2).toFixed(2), reason: 'dispute: load test' } });
+      const resolved = await finance.post(`/exceptions/${dispute.id ?? dispute.exception?.id}/resolve`, { kind: 'corrected', note: 'Goodwill: half of the overage credited', credit_note: { amount: Money.of(disputed.amount, DEMO_CURRENCY).times('0.5').round().format(), reason: 'dispute: load test' } });
       this.say(`  dispute ${dispute.id ?? dispute.exception?.id} on line ${disputed.line_id} (${disputed.amount} ${DEMO_CURRENCY}) → ${resolved.status}, credit note ${resolved.evidence?.credit_note_id ?? '—'}`);
     } else this.say('  no overage line to dispute');
 

@@ -72,7 +72,9 @@ export class LateUsageExceptions {
         },
         refs: { invoice_id: r.invoice_id, subscription_id: r.subscription_id, customer_id: r.customer_id },
       };
-      byPeriod.set(r.period, [...(byPeriod.get(r.period) ?? []), item]);
+      const list = byPeriod.get(r.period);
+      if (list) list.push(item);
+      else byPeriod.set(r.period, [item]);
     }
     let created = 0;
     // Each late usage needs its own decision (bill or waive): never summarized.

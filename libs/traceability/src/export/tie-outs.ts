@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { dec } from '@closebook/money';
 import { ACCOUNTS } from '@closebook/ledger';
-import { minorUnits } from './cells';
+import { decimalCell, minorUnits } from './cells';
 import { POSTED_STATUSES } from './scope-sql';
 import type { WorkbookScope, WorkbookSummaryLine } from './sheet-registry';
 
@@ -11,8 +11,8 @@ export const INFO = 'INFO';
 
 const status = (ok: boolean) => (ok ? PASS : FAIL);
 
-/** A decimal string with the currency's digits (the Summary shows money as exact text-free numbers). */
-const money = (v: string, currency: string) => Number(dec(v).toFixed(minorUnits(currency)));
+/** A decimal with the currency's digits: a number cell when a double holds it exactly, else its text (never rounded silently). */
+const money = (v: string, currency: string) => decimalCell(dec(v).toFixed(minorUnits(currency)));
 
 /**
  * The Summary's tie-outs, computed with set-based SQL in the export's snapshot (docs/exports.md):
