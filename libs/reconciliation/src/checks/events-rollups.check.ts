@@ -3,8 +3,8 @@
  * recomputed from raw usage_events — count, aggregate and digest — and compared with the stored
  * row; events that a recompute covers but whose rollup row is missing fail too.
  *
- * The recompute is the set-based twin of metering's rollup SQL (libs/billing/metering/src/rollups/
- * rollup-sql.ts, ROLLUP_RESULTS_CTE): the same attribution, meters and aggregations, but for a page
+ * The recompute shares metering's rollup SQL (libs/billing/metering/src/rollups/rollup-sql.ts): the
+ * same meter values (METER_VALUE_COLUMNS) and aggregations (aggregateCtes), but for a page
  * of subscriptions at once (every overlapping period of each), with the plan versions in force
  * over each period derived in SQL from the subscription's plan changes (the version at the period
  * start, plus every non-canceled plan change effective inside it — the subscriptions module's
@@ -16,12 +16,11 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { CheckFingerprints } from './fingerprints';
 import { insertResults, monthBounds, summarize, type CheckContext, type CheckOutcome, type ReconciliationCheck } from './check';
 import { toleranceStatusSql } from './tolerance';
+import { aggregateCtes, METER_VALUE_COLUMNS } from '@closebook/metering';
 
 /** Subscriptions recomputed per statement. */
 export const EVENTS_ROLLUPS_PAGE = 500;
 
-const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
-const EVENT_DIGEST = `('x' || md5(event_id))::bit(64)::bigint`;
 
 /** Parameters: [organization_id, month end, month start, subscription ids (uuid[])]. */
 export const BULK_ROLLUP_RESULTS_CTE = `
@@ -72,56 +71,14 @@ selected as (
   select t.subscription_id, t.period_start, m.product_id, m.product_key, m.aggregation,
          coalesce(e.properties->>m.key_label, '') as price_key,
          e.event_id, e.ts,
-         case when m.aggregation in ('sum', 'max', 'latest') then
-           case jsonb_typeof(e.properties->m.property)
-             when 'number' then (e.properties->m.property)::numeric
-             when 'string' then case when e.properties->>m.property ~ ${NON_NEGATIVE_DECIMAL} then (e.properties->>m.property)::numeric end
-           end
-         end as qty,
-         case when m.aggregation = 'unique_count' then e.properties->>m.property end as uniq
+         ${METER_VALUE_COLUMNS}
   from target t
   join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
                      and e.ts >= t.lo and e.ts < t.hi
   join meters m on m.subscription_id = t.subscription_id and m.period_start = t.period_start
                and m.event_name = e.event_name and e.properties @> m.filter
 ),
-covered as (
-  select * from selected
-  where aggregation = 'count'
-     or (aggregation = 'unique_count' and uniq is not null)
-     or (aggregation in ('sum', 'max', 'latest') and qty >= 0)
-),
-sums as (
-  select subscription_id, period_start, product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
-         count(*)::bigint as event_count, sum(qty) as sum_qty, max(qty) as max_qty,
-         coalesce(bit_xor(${EVENT_DIGEST}), 0)::bigint as digest
-  from covered
-  group by subscription_id, period_start, product_id, price_key
-),
-uniques as (
-  select subscription_id, period_start, product_id, price_key, count(*)::numeric as n
-  from (select distinct subscription_id, period_start, product_id, price_key, uniq from covered where aggregation = 'unique_count') u
-  group by subscription_id, period_start, product_id, price_key
-),
-latest as (
-  select distinct on (subscription_id, period_start, product_id, price_key) subscription_id, period_start, product_id, price_key, qty
-  from covered where aggregation = 'latest'
-  order by subscription_id, period_start, product_id, price_key, ts desc, event_id desc
-),
-agg as (
-  select s.subscription_id, s.period_start, s.product_id, s.price_key, s.product_key, s.aggregation, s.event_count,
-         case s.aggregation
-           when 'count' then s.event_count::numeric
-           when 'sum' then coalesce(s.sum_qty, 0)
-           when 'max' then coalesce(s.max_qty, 0)
-           when 'unique_count' then coalesce(u.n, 0)
-           when 'latest' then coalesce(l.qty, 0)
-         end as aggregate,
-         s.digest
-  from sums s
-  left join uniques u using (subscription_id, period_start, product_id, price_key)
-  left join latest l using (subscription_id, period_start, product_id, price_key)
-),
+${aggregateCtes(['subscription_id', 'period_start'])},
 results as (
   select subscription_id, period_start, product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
   union all

@@ -24,7 +24,68 @@
  */
 import { EVENT_DIGEST_SQL } from './digest';
 
-const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
+export const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
+
+/**
+ * What a meter takes from an event (aliases `m` for the meter, `e` for the event): `qty` for sum,
+ * max and latest (a non-negative JSON number or decimal string, else null), `uniq` for unique_count.
+ */
+export const METER_VALUE_COLUMNS = `case when m.aggregation in ('sum', 'max', 'latest') then
+           case jsonb_typeof(e.properties->m.property)
+             when 'number' then (e.properties->m.property)::numeric
+             when 'string' then case when e.properties->>m.property ~ ${NON_NEGATIVE_DECIMAL} then (e.properties->>m.property)::numeric end
+           end
+         end as qty,
+         case when m.aggregation = 'unique_count' then e.properties->>m.property end as uniq`;
+
+/**
+ * From a `selected` CTE (product_id, product_key, aggregation, price_key, event_id, ts, qty, uniq,
+ * plus the `by` columns) to `agg`: which events are covered, and count, aggregate and digest per
+ * (by…, product, price key). One definition for one pair (`by` empty) and for many pairs at once
+ * (reconciliation: `by` = subscription_id, period_start).
+ */
+export function aggregateCtes(by: readonly string[]): string {
+  const k = by.map((c) => `${c}, `).join('');
+  const sk = by.map((c) => `s.${c}, `).join('');
+  const joinOn = [...by, 'product_id', 'price_key'].join(', ');
+  return `covered as (
+  select * from selected
+  where aggregation = 'count'
+     or (aggregation = 'unique_count' and uniq is not null)
+     or (aggregation in ('sum', 'max', 'latest') and qty >= 0)
+),
+sums as (
+  select ${k}product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
+         count(*)::bigint as event_count, sum(qty) as sum_qty, max(qty) as max_qty,
+         coalesce(bit_xor(${EVENT_DIGEST_SQL}), 0)::bigint as digest
+  from covered
+  group by ${k}product_id, price_key
+),
+uniques as (
+  select ${k}product_id, price_key, count(*)::numeric as n
+  from (select distinct ${k}product_id, price_key, uniq from covered where aggregation = 'unique_count') u
+  group by ${k}product_id, price_key
+),
+latest as (
+  select distinct on (${k}product_id, price_key) ${k}product_id, price_key, qty
+  from covered where aggregation = 'latest'
+  order by ${k}product_id, price_key, ts desc, event_id desc
+),
+agg as (
+  select ${sk}s.product_id, s.price_key, s.product_key, s.aggregation, s.event_count,
+         case s.aggregation
+           when 'count' then s.event_count::numeric
+           when 'sum' then coalesce(s.sum_qty, 0)
+           when 'max' then coalesce(s.max_qty, 0)
+           when 'unique_count' then coalesce(u.n, 0)
+           when 'latest' then coalesce(l.qty, 0)
+         end as aggregate,
+         s.digest
+  from sums s
+  left join uniques u using (${joinOn})
+  left join latest l using (${joinOn})
+)`;
+}
 
 export const ROLLUP_RESULTS_CTE = `
 target as (
@@ -54,55 +115,13 @@ selected as (
   select m.product_id, m.product_key, m.aggregation,
          coalesce(e.properties->>m.key_label, '') as price_key,
          e.event_id, e.ts,
-         case when m.aggregation in ('sum', 'max', 'latest') then
-           case jsonb_typeof(e.properties->m.property)
-             when 'number' then (e.properties->m.property)::numeric
-             when 'string' then case when e.properties->>m.property ~ ${NON_NEGATIVE_DECIMAL} then (e.properties->>m.property)::numeric end
-           end
-         end as qty,
-         case when m.aggregation = 'unique_count' then e.properties->>m.property end as uniq
+         ${METER_VALUE_COLUMNS}
   from target t
   join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
                      and e.ts >= t.lo and e.ts < t.hi
   join meters m on m.event_name = e.event_name and e.properties @> m.filter
 ),
-covered as (
-  select * from selected
-  where aggregation = 'count'
-     or (aggregation = 'unique_count' and uniq is not null)
-     or (aggregation in ('sum', 'max', 'latest') and qty >= 0)
-),
-sums as (
-  select product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
-         count(*)::bigint as event_count, sum(qty) as sum_qty, max(qty) as max_qty,
-         coalesce(bit_xor(${EVENT_DIGEST_SQL}), 0)::bigint as digest
-  from covered
-  group by product_id, price_key
-),
-uniques as (
-  select product_id, price_key, count(*)::numeric as n
-  from (select distinct product_id, price_key, uniq from covered where aggregation = 'unique_count') u
-  group by product_id, price_key
-),
-latest as (
-  select distinct on (product_id, price_key) product_id, price_key, qty
-  from covered where aggregation = 'latest'
-  order by product_id, price_key, ts desc, event_id desc
-),
-agg as (
-  select s.product_id, s.price_key, s.product_key, s.aggregation, s.event_count,
-         case s.aggregation
-           when 'count' then s.event_count::numeric
-           when 'sum' then coalesce(s.sum_qty, 0)
-           when 'max' then coalesce(s.max_qty, 0)
-           when 'unique_count' then coalesce(u.n, 0)
-           when 'latest' then coalesce(l.qty, 0)
-         end as aggregate,
-         s.digest
-  from sums s
-  left join uniques u on u.product_id = s.product_id and u.price_key = s.price_key
-  left join latest l on l.product_id = s.product_id and l.price_key = s.price_key
-),
+${aggregateCtes([])},
 results as (
   select product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
   union all
