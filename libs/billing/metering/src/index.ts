@@ -21,11 +21,11 @@ export { UsagePartitions, partitionName } from './ingest/partitions';
 export { UsageRollup, METER_AGGREGATIONS } from './rollups/usage-rollup.entity';
 export type { MeterAggregation } from './rollups/usage-rollup.entity';
 export { RollupsService } from './rollups/rollups.service';
-export type { RollupValue, StoredRollup, RecomputeResult, ProcessDirtyResult } from './rollups/rollups.service';
+export type { RollupValue, StoredRollup, RecomputeResult, ProcessDirtyResult, RollupPair } from './rollups/rollups.service';
 export { UsageService } from './rollups/usage.service';
 export type { UsageView } from './rollups/usage.service';
 export { digestOf, eventDigest } from './rollups/digest';
-export { aggregateCtes, METER_VALUE_COLUMNS } from './rollups/rollup-sql';
+export { aggregateCtes, METER_VALUE_COLUMNS, pairKeys, PAIRS_BY_KEY, rollupResultsCte } from './rollups/rollup-sql';
 
 export { periodAllowanceStates, thresholdsReached, meteredProductsOf, ALLOWANCE_THRESHOLDS } from './allowance/allowance-calculator';
 export type { PeriodAllowanceInput, AllowanceStates, DimensionState, DimensionUsage, UnpricedUsage, AllowanceThreshold } from './allowance/allowance-calculator';

@@ -3,90 +3,26 @@
  * recomputed from raw usage_events — count, aggregate and digest — and compared with the stored
  * row; events that a recompute covers but whose rollup row is missing fail too.
  *
- * The recompute shares metering's rollup SQL (libs/billing/metering/src/rollups/rollup-sql.ts): the
- * same meter values (METER_VALUE_COLUMNS) and aggregations (aggregateCtes), but for a page
- * of subscriptions at once (every overlapping period of each), with the plan versions in force
- * over each period derived in SQL from the subscription's plan changes (the version at the period
- * start, plus every non-canceled plan change effective inside it — the subscriptions module's
- * segments). Read-only: nothing in usage_rollups is touched. A test checks it against
- * RollupsService.compute.
+ * The recompute is metering's own rollup SQL (libs/billing/metering/src/rollups/rollup-sql.ts,
+ * `rollupResultsCte`), the statement the rollup worker writes with, chosen here for a page of
+ * subscriptions at once (every period of each overlapping the month). Read-only: nothing in
+ * usage_rollups is touched. A test checks it against RollupsService.compute.
  */
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CheckFingerprints } from './fingerprints';
 import { insertResults, monthBounds, summarize, type CheckContext, type CheckOutcome, type ReconciliationCheck } from './check';
 import { toleranceStatusSql } from './tolerance';
-import { aggregateCtes, METER_VALUE_COLUMNS } from '@closebook/metering';
+import { rollupResultsCte } from '@closebook/metering';
 
 /** Subscriptions recomputed per statement. */
 export const EVENTS_ROLLUPS_PAGE = 500;
 
 
 /** Parameters: [organization_id, month end, month start, subscription ids (uuid[])]. */
-export const BULK_ROLLUP_RESULTS_CTE = `
-target as materialized (
-  select s.id as subscription_id, s.organization_id, s.customer_id, s.plan_version_id,
-         bp.period_start, bp.period_end,
-         greatest(bp.period_start, s.started_at) as lo,
-         least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)) as hi
-  from billing_periods bp
-  join subscriptions s on s.id = bp.subscription_id and s.organization_id = bp.organization_id
-  where bp.organization_id = ?::uuid and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz
-    and bp.subscription_id = any(?::uuid[])
-),
-plans as (
-  select t.subscription_id, t.period_start, v.id
-  from target t
-  cross join lateral (
-    select coalesce(
-      (select (c.data->>'plan_version_id')::uuid from subscription_changes c
-        where c.subscription_id = t.subscription_id and c.kind = 'plan' and c.canceled_at is null and c.effective_at <= t.period_start
-        order by c.effective_at desc, c.created_at desc limit 1),
-      (select (c.data->>'previous_plan_version_id')::uuid from subscription_changes c
-        where c.subscription_id = t.subscription_id and c.kind = 'plan' and c.canceled_at is null
-        order by c.effective_at asc, c.created_at asc limit 1),
-      t.plan_version_id) as id
-    union
-    select (c.data->>'plan_version_id')::uuid from subscription_changes c
-    where c.subscription_id = t.subscription_id and c.kind = 'plan' and c.canceled_at is null
-      and c.effective_at > t.period_start and c.effective_at < t.period_end
-  ) v
-),
-meters as materialized (
-  select pl.subscription_id, pl.period_start,
-         p.id as product_id, p.key as product_key, p.meter_event_name as event_name,
-         p.meter_aggregation as aggregation, p.meter_property as property,
-         coalesce(p.meter_filter, '{}'::jsonb) as filter,
-         max(nullif(d->>'price_key_label', '')) as key_label
-  from plans pl
-  join target t on t.subscription_id = pl.subscription_id and t.period_start = pl.period_start
-  join plan_versions pv on pv.organization_id = t.organization_id and pv.id = pl.id
-  cross join lateral jsonb_array_elements(pv.document->'products') d
-  join products p on p.organization_id = t.organization_id and p.key = d->>'product_key'
-  where d->>'kind' = 'metered' and p.meter_event_name is not null
-    and p.meter_aggregation in ('count', 'sum', 'max', 'unique_count', 'latest')
-  group by pl.subscription_id, pl.period_start, p.id, p.key, p.meter_event_name, p.meter_aggregation, p.meter_property, p.meter_filter
-),
-selected as (
-  select t.subscription_id, t.period_start, m.product_id, m.product_key, m.aggregation,
-         coalesce(e.properties->>m.key_label, '') as price_key,
-         e.event_id, e.ts,
-         ${METER_VALUE_COLUMNS}
-  from target t
-  join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
-                     and e.ts >= t.lo and e.ts < t.hi
-  join meters m on m.subscription_id = t.subscription_id and m.period_start = t.period_start
-               and m.event_name = e.event_name and e.properties @> m.filter
-),
-${aggregateCtes(['subscription_id', 'period_start'])},
-results as (
-  select subscription_id, period_start, product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
-  union all
-  select m.subscription_id, m.period_start, m.product_id, m.product_key, '', m.aggregation, 0::bigint, 0::numeric, 0::bigint
-  from meters m
-  where m.key_label is null
-    and not exists (select 1 from agg a where a.subscription_id = m.subscription_id and a.period_start = m.period_start and a.product_id = m.product_id)
-)`;
+export const BULK_ROLLUP_RESULTS_CTE = rollupResultsCte(
+  `bp.organization_id = ?::uuid and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz and bp.subscription_id = any(?::uuid[])`,
+);
 
 /** Read-only: the bulk recompute alone (tests compare it with RollupsService.compute). Same parameters. */
 export const BULK_COMPUTE_ROLLUPS_SQL = `with ${BULK_ROLLUP_RESULTS_CTE}

@@ -20,7 +20,10 @@
  * it). The price key is the value, as text, of the property the plan version prices the product by
  * (its price_key_label; '' when the product is unkeyed or the event lacks it). Unkeyed meters always
  * get a row (zeros when nothing matched).
- * Parameters: [subscription_id, period_start, plan version ids (jsonb array)].
+ *
+ * Every statement here works on a set of (subscription, period) pairs — one pair for a read, a
+ * page of pairs for the rollup worker and for reconciliation — so the rollup worker, the live
+ * allowance state and the events→rollups check cannot disagree on what a rollup counts.
  */
 import { EVENT_DIGEST_SQL } from './digest';
 
@@ -87,106 +90,164 @@ agg as (
 )`;
 }
 
-export const ROLLUP_RESULTS_CTE = `
-target as (
+/**
+ * Selects the (subscription, period) pairs of a rollup statement by their keys: parameters
+ * [subscription ids (uuid[] literal), period starts (timestamptz[] literal)], element by element.
+ */
+export const PAIRS_BY_KEY = `(bp.subscription_id, bp.period_start) in (select * from unnest(?::uuid[], ?::timestamptz[]))`;
+
+/**
+ * The rollups of many (subscription, period) pairs at once, as `results` (subscription_id,
+ * period_start, product_id, product_key, price_key, aggregation, event_count, aggregate, digest)
+ * beside `target` (one row per pair). `pairs` is a SQL condition on `bp` (billing_periods) and `s`
+ * (subscriptions) choosing the pairs; its parameters come after `until`'s when `until` is set (the
+ * events before an instant only: the usage of a period so far, for accruals).
+ *
+ * The meters of a pair are the metered products of the plan versions in force over its period,
+ * derived from the subscription's plan changes the way the subscriptions module cuts segments: the
+ * version in force at the period start (the last non-canceled plan change effective at or before
+ * it; before any change, the first change's previous version; without changes, the subscription's
+ * version) plus the version of every non-canceled plan change effective inside the period.
+ */
+export function rollupResultsCte(pairs: string, opts: { until?: boolean } = {}): string {
+  const until = opts.until ? ', ?::timestamptz' : '';
+  return `
+target as materialized (
   select s.id as subscription_id, s.organization_id, s.customer_id, s.plan_version_id,
          bp.period_start, bp.period_end,
          greatest(bp.period_start, s.started_at) as lo,
-         least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)) as hi
-  from subscriptions s
-  join billing_periods bp on bp.subscription_id = s.id and bp.organization_id = s.organization_id
-  where s.id = ?::uuid and bp.period_start = ?::timestamptz
+         least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)${until}) as hi
+  from billing_periods bp
+  join subscriptions s on s.id = bp.subscription_id and s.organization_id = bp.organization_id
+  where ${pairs}
 ),
-plans as (select jsonb_array_elements_text(?::jsonb)::uuid as id),
-meters as (
-  select p.id as product_id, p.key as product_key, p.meter_event_name as event_name,
+plans as (
+  select t.subscription_id, t.period_start, v.id
+  from target t
+  cross join lateral (
+    select coalesce(
+      (select (c.data->>'plan_version_id')::uuid from subscription_changes c
+        where c.subscription_id = t.subscription_id and c.kind = 'plan' and c.canceled_at is null and c.effective_at <= t.period_start
+        order by c.effective_at desc, c.created_at desc limit 1),
+      (select (c.data->>'previous_plan_version_id')::uuid from subscription_changes c
+        where c.subscription_id = t.subscription_id and c.kind = 'plan' and c.canceled_at is null
+        order by c.effective_at asc, c.created_at asc limit 1),
+      t.plan_version_id) as id
+    union
+    select (c.data->>'plan_version_id')::uuid from subscription_changes c
+    where c.subscription_id = t.subscription_id and c.kind = 'plan' and c.canceled_at is null
+      and c.effective_at > t.period_start and c.effective_at < t.period_end
+  ) v
+),
+meters as materialized (
+  select pl.subscription_id, pl.period_start,
+         p.id as product_id, p.key as product_key, p.meter_event_name as event_name,
          p.meter_aggregation as aggregation, p.meter_property as property,
          coalesce(p.meter_filter, '{}'::jsonb) as filter,
          max(nullif(d->>'price_key_label', '')) as key_label
-  from target t
-  join plan_versions pv on pv.organization_id = t.organization_id and pv.id in (select id from plans)
+  from plans pl
+  join target t on t.subscription_id = pl.subscription_id and t.period_start = pl.period_start
+  join plan_versions pv on pv.organization_id = t.organization_id and pv.id = pl.id
   cross join lateral jsonb_array_elements(pv.document->'products') d
   join products p on p.organization_id = t.organization_id and p.key = d->>'product_key'
   where d->>'kind' = 'metered' and p.meter_event_name is not null
     and p.meter_aggregation in ('count', 'sum', 'max', 'unique_count', 'latest')
-  group by p.id, p.key, p.meter_event_name, p.meter_aggregation, p.meter_property, p.meter_filter
+  group by pl.subscription_id, pl.period_start, p.id, p.key, p.meter_event_name, p.meter_aggregation, p.meter_property, p.meter_filter
 ),
 selected as (
-  select m.product_id, m.product_key, m.aggregation,
+  select t.subscription_id, t.period_start, m.product_id, m.product_key, m.aggregation,
          coalesce(e.properties->>m.key_label, '') as price_key,
          e.event_id, e.ts,
          ${METER_VALUE_COLUMNS}
   from target t
   join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
                      and e.ts >= t.lo and e.ts < t.hi
-  join meters m on m.event_name = e.event_name and e.properties @> m.filter
+  join meters m on m.subscription_id = t.subscription_id and m.period_start = t.period_start
+               and m.event_name = e.event_name and e.properties @> m.filter
 ),
-${aggregateCtes([])},
+${aggregateCtes(['subscription_id', 'period_start'])},
 results as (
-  select product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
+  select subscription_id, period_start, product_id, product_key, price_key, aggregation, event_count, aggregate, digest from agg
   union all
-  select m.product_id, m.product_key, '', m.aggregation, 0::bigint, 0::numeric, 0::bigint
+  select m.subscription_id, m.period_start, m.product_id, m.product_key, '', m.aggregation, 0::bigint, 0::numeric, 0::bigint
   from meters m
-  where m.key_label is null and not exists (select 1 from agg a where a.product_id = m.product_id)
+  where m.key_label is null
+    and not exists (select 1 from agg a where a.subscription_id = m.subscription_id and a.period_start = m.period_start and a.product_id = m.product_id)
 )`;
+}
 
-/** Read-only: the rollups as they would be recomputed now. Parameters: as ROLLUP_RESULTS_CTE. */
-export const COMPUTE_ROLLUPS_SQL = `
-with ${ROLLUP_RESULTS_CTE}
+const COMPUTE_SELECT = `
 select t.organization_id, t.subscription_id, t.period_start, t.period_end,
        r.product_id, r.product_key, r.price_key, r.aggregation,
        r.event_count::text as event_count, r.aggregate::text as aggregate, r.digest::text as digest
-from target t cross join results r
-order by r.product_key, r.price_key`;
+from target t join results r on r.subscription_id = t.subscription_id and r.period_start = t.period_start
+order by t.subscription_id, t.period_start, r.product_key, r.price_key`;
+
+/** Read-only: the rollups of pairs as they would be recomputed now. Parameters: as PAIRS_BY_KEY. */
+export const COMPUTE_ROLLUPS_SQL = `with ${rollupResultsCte(PAIRS_BY_KEY)}${COMPUTE_SELECT}`;
 
 /**
- * Read-only: the rollups of the events up to (excluding) an instant — the usage of a period so far
- * as of a month end (usage accruals). Parameters: [until, then as ROLLUP_RESULTS_CTE].
+ * Read-only: the rollups of pairs counting only the events before an instant — the usage of a
+ * period so far as of a month end (usage accruals). Parameters: [until, then as PAIRS_BY_KEY].
  */
-export const COMPUTE_ROLLUPS_UNTIL_SQL = COMPUTE_ROLLUPS_SQL.replace(
-  `least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)) as hi`,
-  `least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz), ?::timestamptz) as hi`,
-);
-if (COMPUTE_ROLLUPS_UNTIL_SQL === COMPUTE_ROLLUPS_SQL) throw new Error('COMPUTE_ROLLUPS_UNTIL_SQL: the period bound was not found');
+export const COMPUTE_ROLLUPS_UNTIL_SQL = `with ${rollupResultsCte(PAIRS_BY_KEY, { until: true })}${COMPUTE_SELECT}`;
 
 /**
- * Recomputes and upserts every rollup of one (subscription, period) in one statement; rollups that
- * no longer cover anything (a product left the plan) are zeroed, never deleted, so their ids stay
- * valid for the invoice lines that point at them. Idempotent: any number of runs give the same rows.
- * Parameters: [subscription_id, period_start].
+ * Recomputes and upserts every rollup of the chosen pairs in one statement; rollups that no longer
+ * cover anything (a product left the plan) are zeroed, never deleted, so their ids stay valid for
+ * the invoice lines that point at them. Idempotent: any number of runs give the same rows. Rows are
+ * written in key order, so two statements over overlapping pairs (the caller locks pairs; this is
+ * the second line of defence) take their row locks in the same order.
+ * Parameters: as PAIRS_BY_KEY. One row per pair found: its key, rollups written, events covered.
  */
 export const RECOMPUTE_ROLLUPS_SQL = `
-with ${ROLLUP_RESULTS_CTE},
+with ${rollupResultsCte(PAIRS_BY_KEY)},
 upserted as (
   insert into usage_rollups (id, created_at, organization_id, subscription_id, period_start, period_end,
                              product_id, product_key, price_key, aggregation, event_count, aggregate, digest, computed_at)
   select gen_random_uuid(), statement_timestamp(), t.organization_id, t.subscription_id, t.period_start, t.period_end,
          r.product_id, r.product_key, r.price_key, r.aggregation, r.event_count, r.aggregate, r.digest, statement_timestamp()
-  from target t cross join results r
-  order by r.product_id, r.price_key
+  from target t join results r on r.subscription_id = t.subscription_id and r.period_start = t.period_start
+  order by t.subscription_id, t.period_start, r.product_id, r.price_key
   on conflict (subscription_id, period_start, product_id, price_key) do update
     set period_end = excluded.period_end, product_key = excluded.product_key, aggregation = excluded.aggregation,
         event_count = excluded.event_count, aggregate = excluded.aggregate, digest = excluded.digest,
         computed_at = excluded.computed_at
-  returning id
+  returning subscription_id, period_start
 ),
 zeroed as (
   update usage_rollups u
      set event_count = 0, aggregate = 0, digest = 0, computed_at = statement_timestamp()
   from target t
   where u.subscription_id = t.subscription_id and u.period_start = t.period_start
-    and not exists (select 1 from results r where r.product_id = u.product_id and r.price_key = u.price_key)
-  returning u.id
+    and not exists (select 1 from results r where r.subscription_id = u.subscription_id and r.period_start = u.period_start
+                                              and r.product_id = u.product_id and r.price_key = u.price_key)
+  returning u.subscription_id, u.period_start
 ),
 period_state as (
   insert into usage_rollup_periods (subscription_id, period_start, organization_id, period_end, computed_at)
   select t.subscription_id, t.period_start, t.organization_id, t.period_end, statement_timestamp()
   from target t
+  order by 1, 2
   on conflict (subscription_id, period_start) do update
     set period_end = excluded.period_end, computed_at = excluded.computed_at
   returning 1
+),
+written as (
+  select subscription_id, period_start, count(*)::int as n from (select * from upserted union all select * from zeroed) w group by 1, 2
+),
+pair_events as (
+  select subscription_id, period_start, sum(event_count) as n from results group by 1, 2
 )
-select (select count(*) from target)::int as found,
-       (select count(*) from upserted)::int as upserted,
-       (select count(*) from zeroed)::int as zeroed,
-       (select coalesce(sum(event_count), 0) from results)::text as covered`;
+select t.subscription_id, t.period_start, coalesce(w.n, 0) as rollups, coalesce(c.n, 0)::text as covered,
+       (select count(*) from period_state)::int as periods
+from target t
+left join written w on w.subscription_id = t.subscription_id and w.period_start = t.period_start
+left join pair_events c on c.subscription_id = t.subscription_id and c.period_start = t.period_start
+order by t.subscription_id, t.period_start`;
+
+/** PostgreSQL array literals for PAIRS_BY_KEY (knex would expand a JavaScript array into a list). */
+export function pairKeys(pairs: readonly { subscription_id: string; period_start: Date | string }[]): [string, string] {
+  const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOString();
+  return [`{${pairs.map((p) => p.subscription_id).join(',')}}`, `{${pairs.map((p) => `"${iso(p.period_start)}"`).join(',')}}`];
+}

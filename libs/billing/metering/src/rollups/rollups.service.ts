@@ -6,7 +6,7 @@ import type { StateSegmentAt } from '@closebook/subscriptions';
 import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
 import { AllowanceEngine } from '../allowance/allowance-engine';
 import { BillingSources, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
-import { COMPUTE_ROLLUPS_SQL, COMPUTE_ROLLUPS_UNTIL_SQL, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
+import { COMPUTE_ROLLUPS_SQL, COMPUTE_ROLLUPS_UNTIL_SQL, pairKeys, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
 
 /**
  * One rollup as computed from raw events (reconciliation compares these with the stored rows).
@@ -44,6 +44,15 @@ export interface RecomputeResult {
   thresholds_emitted: number;
 }
 
+/** A (subscription, billing period) pair, the unit rollups are kept and locked by. */
+export interface RollupPair {
+  subscription_id: string;
+  period_start: Date | string;
+}
+
+/** Pairs per recompute statement: large enough to amortize the round trips, small enough to keep a transaction short. */
+export const RECOMPUTE_PAGE = 200;
+
 export interface ProcessDirtyResult {
   processed: number;
   busy: number;
@@ -51,6 +60,7 @@ export interface ProcessDirtyResult {
 }
 
 const iso = (d: Date | string) => (d instanceof Date ? d : new Date(d)).toISOString();
+const pairKey = (p: RollupPair) => `${p.subscription_id}|${iso(p.period_start)}`;
 
 /**
  * Rollups: kept current from the dirty marks ingest writes, recomputed set-based from raw events,
@@ -65,7 +75,21 @@ export class RollupsService {
 
   /** Recomputes one (subscription, period) now, waiting for any worker holding it. */
   async recompute(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<RecomputeResult> {
-    return em.transactional((tx) => this.recomputeIn(tx, subscriptionId, iso(periodStart), true));
+    const [res] = await em.transactional((tx) => this.recomputeIn(tx, [{ subscription_id: subscriptionId, period_start: periodStart }], true));
+    return res;
+  }
+
+  /**
+   * Recomputes many pairs now, a page per statement and transaction, waiting for any worker holding
+   * one of them (locks are taken in key order, so two such calls never deadlock).
+   */
+  async recomputeMany(em: EntityManager, pairs: readonly RollupPair[]): Promise<RecomputeResult[]> {
+    const out: RecomputeResult[] = [];
+    for (let i = 0; i < pairs.length; i += RECOMPUTE_PAGE) {
+      const page = pairs.slice(i, i + RECOMPUTE_PAGE);
+      out.push(...(await em.transactional((tx) => this.recomputeIn(tx, page, true))));
+    }
+    return out;
   }
 
   /**
@@ -92,9 +116,7 @@ export class RollupsService {
        order by bp.subscription_id, bp.period_start`,
       [organizationId, iso(to), iso(from)],
     );
-    const out: RecomputeResult[] = [];
-    for (const p of pairs) out.push(await this.recompute(em, p.subscription_id, p.period_start));
-    return out;
+    return this.recomputeMany(em, pairs);
   }
 
   /** Full recompute of the periods overlapping a calendar month `YYYY-MM` (UTC). */
@@ -108,12 +130,12 @@ export class RollupsService {
 
   /** Read-only: the rollups of one (subscription, period) as raw events give them now. */
   async compute(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<RollupValue[]> {
-    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_SQL, [subscriptionId, iso(periodStart), await this.meterPlans(em, subscriptionId, iso(periodStart))]);
+    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_SQL, pairKeys([{ subscription_id: subscriptionId, period_start: periodStart }]));
   }
 
   /** Read-only: the rollups of one (subscription, period) counting only events before `until`. */
   async computeUntil(em: EntityManager, subscriptionId: string, periodStart: Date | string, until: Date | string): Promise<RollupValue[]> {
-    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_UNTIL_SQL, [iso(until), subscriptionId, iso(periodStart), await this.meterPlans(em, subscriptionId, iso(periodStart))]);
+    return em.execute<RollupValue[]>(COMPUTE_ROLLUPS_UNTIL_SQL, [iso(until), ...pairKeys([{ subscription_id: subscriptionId, period_start: periodStart }])]);
   }
 
   /** The stored rollups of one (subscription, period). */
@@ -193,7 +215,7 @@ export class RollupsService {
     opts: { organizationId?: string; budgetMs?: number; batch?: number; concurrency?: number } = {},
   ): Promise<ProcessDirtyResult> {
     const deadline = Date.now() + (opts.budgetMs ?? 20_000);
-    const batch = opts.batch ?? 100;
+    const page = Math.max(1, opts.batch ?? RECOMPUTE_PAGE);
     const concurrency = Math.max(1, opts.concurrency ?? 2);
     const attempted = new Set<string>();
     let processed = 0;
@@ -204,26 +226,29 @@ export class RollupsService {
         `select subscription_id, period_start from usage_rollup_dirty
          where (?::uuid is null or organization_id = ?::uuid)
          order by marked_at limit ?`,
-        [opts.organizationId ?? null, opts.organizationId ?? null, batch + attempted.size],
+        [opts.organizationId ?? null, opts.organizationId ?? null, page * concurrency * 2 + attempted.size],
       );
-      const fresh = rows.filter((r) => !attempted.has(`${r.subscription_id}|${iso(r.period_start)}`));
+      const fresh = rows.filter((r) => !attempted.has(pairKey(r)));
       if (fresh.length === 0) return { processed, busy, remaining: rows.length > 0 };
-      // A few pairs at a time, each in its own fork and transaction (their advisory locks differ).
+      // A page of pairs per statement; a few pages at a time, each in its own fork and transaction.
+      const pages: RollupPair[][] = [];
+      for (let i = 0; i < fresh.length; i += page) pages.push(fresh.slice(i, i + page));
       let next = 0;
       let outOfTime = false;
       const lane = async () => {
         for (;;) {
-          const r = fresh[next++];
-          if (!r) return;
+          const p = pages[next++];
+          if (!p) return;
           if (Date.now() > deadline) {
             outOfTime = true;
             return;
           }
-          const key = `${r.subscription_id}|${iso(r.period_start)}`;
-          const res = await em.fork().transactional((tx) => this.recomputeIn(tx, r.subscription_id, iso(r.period_start), false));
-          if (res.status === 'busy' || !res.cleared) attempted.add(key);
-          if (res.status === 'busy') busy++;
-          else processed++;
+          const results = await em.fork().transactional((tx) => this.recomputeIn(tx, p, false));
+          for (const res of results) {
+            if (res.status === 'busy' || !res.cleared) attempted.add(pairKey(res));
+            if (res.status === 'busy') busy++;
+            else processed++;
+          }
         }
       };
       await Promise.all(Array.from({ length: concurrency }, lane));
@@ -262,63 +287,70 @@ export class RollupsService {
     return row?.n ?? 0;
   }
 
-  private async recomputeIn(tx: EntityManager, subscriptionId: string, periodStart: string, wait: boolean): Promise<RecomputeResult> {
-    const lockKey = `usage_rollup:${subscriptionId}:${periodStart}`;
-    // A period's covered events are materialised and hashed in memory; 4 MB (the default) spills to
-    // disk early. Set (transaction-local) in the same round trip as the lock.
-    if (wait) {
-      await tx.execute(`select pg_advisory_xact_lock(hashtextextended(?, 0)), set_config('work_mem', '64MB', true)`, [lockKey]);
-    } else {
-      const [lock] = await tx.execute<{ ok: boolean }[]>(
-        `select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok, set_config('work_mem', '64MB', true)`,
-        [lockKey],
-      );
-      if (!lock.ok) return { subscription_id: subscriptionId, period_start: periodStart, found: false, status: 'busy', rollups: 0, cleared: false, thresholds_emitted: 0 };
-    }
-    // The mark is read before the recompute: every event committed with this version (or earlier)
-    // is visible to the statement below, which takes its snapshot after this one.
-    const [mark] = await tx.execute<{ version: string }[]>(
-      'select version::text as version from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz',
-      [subscriptionId, periodStart],
+  /**
+   * Recomputes pairs in the caller's transaction, each under its advisory lock (`wait`: block for a
+   * holder; else skip the pair as busy). Returns one result per distinct pair asked, in key order.
+   */
+  private async recomputeIn(tx: EntityManager, pairs: readonly RollupPair[], wait: boolean): Promise<RecomputeResult[]> {
+    const byKey = new Map(pairs.map((p) => [pairKey(p), { subscription_id: p.subscription_id, period_start: iso(p.period_start) }]));
+    const sorted = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, p]) => p);
+    if (!sorted.length) return [];
+    const lockKeys = `{${sorted.map((p) => `"usage_rollup:${p.subscription_id}:${p.period_start}"`).join(',')}}`;
+    // Locks in key order (no deadlock between waiters). A period's covered events are materialised
+    // and hashed in memory; 4 MB (the default work_mem) spills to disk early. Set transaction-locally.
+    const lock = wait ? `pg_advisory_xact_lock(hashtextextended(k, 0))::text` : `pg_try_advisory_xact_lock(hashtextextended(k, 0))::text`;
+    const locks = await tx.execute<{ k: string; ok: string }[]>(
+      `select k, ${lock} as ok, set_config('work_mem', '64MB', true) as work_mem
+       from unnest(?::text[]) with ordinality as x(k, i) order by i`,
+      [lockKeys],
     );
-    // The subscription's terms over the period decide the meters (every plan in force in it).
-    const sub = await BillingSources.subscriptionById(tx, subscriptionId);
-    const period = sub ? await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart)) : null;
-    const terms = sub && period ? await this.engine.terms(tx, subscriptionId, period) : [];
-    const plans = JSON.stringify([...new Set(terms.map((t) => t.state.planVersionId))]);
-    const [res] = await tx.execute<{ found: number; upserted: number; zeroed: number; covered: string }[]>(RECOMPUTE_ROLLUPS_SQL, [
-      subscriptionId,
-      periodStart,
-      plans,
-    ]);
+    // pg_advisory_xact_lock returns void (its text is ''): it returned, so the lock is held.
+    const got = new Set(locks.filter((l) => wait || l.ok === 'true').map((l) => l.k));
+    const held = new Set(sorted.filter((p) => got.has(`usage_rollup:${p.subscription_id}:${p.period_start}`)).map(pairKey));
+    const busyResult = (p: { subscription_id: string; period_start: string }): RecomputeResult => ({ ...p, found: false, status: 'busy', rollups: 0, cleared: false, thresholds_emitted: 0 });
+    if (!held.size) return sorted.map(busyResult);
+    const keys = pairKeys(sorted.filter((p) => held.has(pairKey(p))));
+    // The marks are read before the recompute: every event committed with this version (or earlier)
+    // is visible to the statement below, which takes its snapshot after this one.
+    const marks = await tx.execute<{ subscription_id: string; period_start: string; version: string }[]>(
+      `select subscription_id, period_start, version::text as version from usage_rollup_dirty
+       where (subscription_id, period_start) in (select * from unnest(?::uuid[], ?::timestamptz[]))`,
+      keys,
+    );
+    const rows = await tx.execute<{ subscription_id: string; period_start: string; rollups: number; covered: string }[]>(RECOMPUTE_ROLLUPS_SQL, keys);
+    const written = new Map(rows.map((r) => [pairKey(r), r]));
     // No usage, no threshold: empty periods (the next one, a quiet customer's) skip the allowance rating.
-    let emitted = 0;
-    if (res.found > 0 && sub && period && res.covered !== '0') emitted = await this.emitThresholds(tx, sub, period, terms);
-    let cleared = false;
-    if (mark) {
-      const deleted = await tx.execute<{ n: number }[]>(
-        `with d as (delete from usage_rollup_dirty where subscription_id = ?::uuid and period_start = ?::timestamptz and version = ?::bigint returning 1)
-         select count(*)::int as n from d`,
-        [subscriptionId, periodStart, mark.version],
+    const emitted = new Map<string, number>();
+    for (const r of rows) if (r.covered !== '0') emitted.set(pairKey(r), await this.thresholdsOf(tx, r.subscription_id, iso(r.period_start)));
+    // Clear only the mark versions read above (a newer mark means events the recompute may not have
+    // seen), locking the rows in key order as ingest upserts them.
+    const cleared = new Set<string>();
+    if (marks.length) {
+      const deleted = await tx.execute<{ subscription_id: string; period_start: string }[]>(
+        `with m as (select * from unnest(?::uuid[], ?::timestamptz[], ?::bigint[]) as m(subscription_id, period_start, version)),
+         l as (select d.subscription_id, d.period_start from usage_rollup_dirty d
+               join m on m.subscription_id = d.subscription_id and m.period_start = d.period_start and m.version = d.version
+               order by d.subscription_id, d.period_start for update of d)
+         delete from usage_rollup_dirty d using l
+         where d.subscription_id = l.subscription_id and d.period_start = l.period_start
+         returning d.subscription_id, d.period_start`,
+        [...pairKeys(marks), `{${marks.map((m) => m.version).join(',')}}`],
       );
-      cleared = deleted[0].n === 1;
+      for (const d of deleted) cleared.add(pairKey(d));
     }
-    return {
-      subscription_id: subscriptionId,
-      period_start: periodStart,
-      found: res.found > 0,
-      status: 'done',
-      rollups: res.upserted + res.zeroed,
-      cleared,
-      thresholds_emitted: emitted,
-    };
+    return sorted.map((p) => {
+      if (!held.has(pairKey(p))) return busyResult(p);
+      const w = written.get(pairKey(p));
+      return { ...p, found: !!w, status: 'done', rollups: w?.rollups ?? 0, cleared: cleared.has(pairKey(p)), thresholds_emitted: emitted.get(pairKey(p)) ?? 0 };
+    });
   }
 
-  /** The plan versions in force during the period (JSON array for the rollup SQL); none without a period row. */
-  private async meterPlans(em: EntityManager, subscriptionId: string, periodStart: string): Promise<string> {
-    const period = await BillingSources.periodStarting(em, subscriptionId, new Date(periodStart));
-    const terms = period ? await this.engine.terms(em, subscriptionId, period) : [];
-    return JSON.stringify([...new Set(terms.map((t) => t.state.planVersionId))]);
+  /** Emits the thresholds the pair's stored rollups reached (its terms decide what is included). */
+  private async thresholdsOf(tx: EntityManager, subscriptionId: string, periodStart: string): Promise<number> {
+    const sub = await BillingSources.subscriptionById(tx, subscriptionId);
+    const period = sub ? await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart)) : null;
+    if (!sub || !period) return 0;
+    return this.emitThresholds(tx, sub, period, await this.engine.terms(tx, subscriptionId, period));
   }
 
   /**
