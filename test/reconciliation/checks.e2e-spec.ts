@@ -194,7 +194,8 @@ describe('reconciliation checks', () => {
 
     // (a) events → rollups: c1's stored rollup says 5 more calls than its events.
     const [r1] = await sql<{ id: string; aggregate: string }>(api, `select id, aggregate::text from usage_rollups where subscription_id = ? and period_start = ? and product_key = 'api_calls'`, [c1.subscriptionId, lastMonth.toISOString()]);
-    await sql(api, 'update usage_rollups set event_count = event_count + 5, aggregate = aggregate + 5 where id = ?', [r1.id]);
+    // Written as a recompute writes (computed_at moves with the numbers): invoicing watches rollups recomputed after rating.
+    await sql(api, 'update usage_rollups set event_count = event_count + 5, aggregate = aggregate + 5, computed_at = clock_timestamp() where id = ?', [r1.id]);
     // Invoicing sees the changed rollup of a finalized invoice as late usage (the worker's watch job would too).
     await api.app.get(LateUsageService).watch(em(), new Date(), t.orgId);
     expect(await sql(api, 'select id from late_usage where rollup_id = ?', [r1.id])).toHaveLength(1);

@@ -117,7 +117,9 @@ export class InvoicesService {
   async finalize(em: EntityManager, organizationId: string, id: string, now = new Date()): Promise<FinalizeResult> {
     const inv = await this.find(em, organizationId, id);
     if (inv.status !== 'draft') return { invoice: inv, transitioned: false };
-    if (inv.kind === 'period') await this.rollups.recompute(em, inv.subscriptionId, inv.periodStart);
+    // Only a pair with events since its last recompute (marked by ingest in the events' statement)
+    // is recomputed: otherwise the stored rollups already cover every committed event.
+    if (inv.kind === 'period') await this.rollups.ensureFresh(em, inv.subscriptionId, inv.periodStart);
     return em.transactional(async (tx) => {
       await tx.execute(SUBSCRIPTION_LOCK_SQL, [inv.subscriptionId]);
       const locked = await tx.findOneOrFail(Invoice, { id: inv.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
