@@ -308,13 +308,14 @@ export class DemoRun {
 
   private async waitForRollups() {
     const conn = this.orm.em.getConnection();
+    const started = Date.now();
     for (let i = 0; i < 3000; i++) {
       const [{ n }] = await conn.execute(`select count(*)::int as n from usage_rollup_dirty`);
       if (n === 0) break;
       await sleep(100);
     }
     const [{ rollups, events }] = await conn.execute(`select count(*)::int as rollups, coalesce(sum(event_count), 0)::bigint as events from usage_rollups`);
-    this.say(`  rollups current: ${rollups} rollups covering ${Number(events).toLocaleString('en-US')} events`);
+    this.say(`  rollups current: ${rollups} rollups covering ${Number(events).toLocaleString('en-US')} events (waited ${((Date.now() - started) / 1000).toFixed(1)} s)`);
   }
 
   /** Runs the period-end pipeline as its scheduler would at `at`, then finalizes the drafts. */
@@ -324,6 +325,7 @@ export class DemoRun {
     const pending = async () =>
       Number((await conn.execute(`select count(*)::int as n from billing_periods bp where bp.period_end <= ? and not exists (select 1 from invoices i where i.billing_period_id = bp.id and i.kind = 'period')`, [at]))[0].n);
     const todo = await pending();
+    const ratingStarted = Date.now();
     const bar = this.bar(todo, `rating ${label}`);
     await this.worker.get(PeriodEndFlows).start(this.orm.em.fork(), new Date(at.getTime() + 5 * 60_000));
     let left = todo;
@@ -340,11 +342,14 @@ export class DemoRun {
       `select id from invoices where status = 'draft' and kind in ('opening', 'period') and period_end <= ? order by created_at`,
       [at],
     );
+    const rated = (Date.now() - ratingStarted) / 1000;
+    const finalizingStarted = Date.now();
     const fbar = this.bar(drafts.length, `finalizing ${label}`);
     await pool(drafts, 6, (d) => finance.post(`/invoices/${d.id}/finalize`), () => fbar.increment());
     fbar.stop();
     const [{ n, total }] = await conn.execute(`select count(*)::int as n, coalesce(sum(total), 0)::text as total from invoices where kind = 'period' and status <> 'draft' and period_start < ?`, [at]);
-    this.say(`  ${todo} period invoices rated, ${drafts.length} drafts finalized; period invoices to date: ${n}, ${usd(total)} ${DEMO_CURRENCY}`);
+    const finalized = (Date.now() - finalizingStarted) / 1000;
+    this.say(`  ${todo} period invoices rated (${rated.toFixed(1)} s), ${drafts.length} drafts finalized (${finalized.toFixed(1)} s); period invoices to date: ${n}, ${usd(total)} ${DEMO_CURRENCY}`);
   }
 
   private async report(ctx: {
