@@ -3,7 +3,8 @@
 // finalizing once, database immutability, credit notes, payments, the upcoming invoice, roles.
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { InvoicingJobs, LateUsageService, PeriodRatingService, type Invoice } from '@closebook/invoicing';
+import { InvoicesService, InvoicingJobs, LateUsageService, PeriodRatingService, type Invoice } from '@closebook/invoicing';
+import { UnprocessableError } from '@closebook/platform';
 import { Money } from '@closebook/money';
 import { replayLine, type Step } from '@closebook/rating';
 import { bearer, startApi, type TestApi } from '../helpers/api';
@@ -258,6 +259,60 @@ describe('invoice lifecycle', () => {
     // Period invoices are finalized in period order (an earlier draft blocks a later one), so their numbers are too.
     const periods = all.filter((i) => i.kind === 'period').sort((a, b) => a.period_start.localeCompare(b.period_start));
     expect(periods[0].number! < periods[1].number!).toBe(true);
+  });
+
+  it('month-end finalization in one call: oldest period first per subscription, numbers in order, a failure stops only its subscription', async () => {
+    const t = await tenant(api, 'Bulk finalize');
+    await t.product({ key: 'fee', name: 'Fee', kind: 'recurring' });
+    await t.plan('flat', [{ product_key: 'fee', price: { model: 'flat', amount: '12' } }]);
+    const subs = [];
+    for (const c of ['a', 'b', 'c']) subs.push(await t.subscribe(c, 'flat', { started_at: monthStart(-2) }));
+    await runPeriodEnd(api, w, t.orgId);
+    const drafts = async () => (await t.invoices('&status=draft')).length;
+    expect(await drafts()).toBe(9); // per subscription: opening, and the periods of two months ago and last month
+    // Bad input changes nothing.
+    await t.post('/v1/invoices/finalize', { limit: 0 }).expect(400);
+    await t.post('/v1/invoices/finalize', { through: 'yesterday' }).expect(400);
+    await t.post('/v1/invoices/finalize', { extra: true }).expect(400);
+    expect(await drafts()).toBe(9);
+    // Support cannot; finance can.
+    const support = (await t.post('/v1/api-keys', { role: 'support', name: 'support' }).expect(201)).body.api_key as string;
+    await api.http.post('/v1/invoices/finalize').set(bearer(support)).send({}).expect(403);
+
+    // Through the end of two months ago: each subscription's opening invoice and first period, two per call.
+    const through = monthStart(-1).toISOString();
+    const first = (await t.post('/v1/invoices/finalize', { through, limit: 2 }).expect(200)).body;
+    expect(first).toEqual({ finalized: 2, unchanged: 0, failed: [], remaining: 4 });
+    // One draft is refused (whatever the reason): the others are finalized, its subscription's later draft waits.
+    const svc = api.app.get(InvoicesService);
+    const [refused] = await sql<{ id: string; subscription_id: string }>(
+      api,
+      "select id, subscription_id from invoices where organization_id = ? and status = 'draft' and kind = 'opening' order by subscription_id limit 1",
+      [t.orgId],
+    );
+    const original = svc.finalize.bind(svc);
+    const spy = jest.spyOn(svc, 'finalize').mockImplementation(async (e, org, id, now) => {
+      if (id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
+      return original(e, org, id, now);
+    });
+    try {
+      const second = (await t.post('/v1/invoices/finalize', { through }).expect(200)).body;
+      expect(second).toEqual({ finalized: 2, unchanged: 0, failed: [{ invoice_id: refused.id, code: 'refused_by_test', message: 'refused by the test' }], remaining: 2 });
+      expect((await t.invoices(`&subscription=${refused.subscription_id}&status=draft`)).length).toBe(3);
+    } finally {
+      spy.mockRestore();
+    }
+    // Then everything through now, in one call.
+    const all = (await t.post('/v1/invoices/finalize', {}).expect(200)).body;
+    expect(all).toEqual({ finalized: 5, unchanged: 0, failed: [], remaining: 0 });
+    for (const s of subs) {
+      const invs = (await t.invoices(`&subscription=${s.subscriptionId}`)).filter((i) => i.status === 'finalized');
+      const periods = invs.filter((i) => i.kind === 'period').sort((a, b) => a.period_start.localeCompare(b.period_start));
+      for (let i = 1; i < periods.length; i++) expect(periods[i - 1].number! < periods[i].number!).toBe(true);
+    }
+    const numbers = (await sql<{ number: string }>(api, "select number from invoices where organization_id = ? and number is not null order by number", [t.orgId])).map((r) => r.number);
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(numbers[numbers.length - 1]).toBe(`INV-${String(numbers.length).padStart(6, '0')}`);
   });
 
   it('every stored line replays from its own steps, and every invoice adds up (all invoices of this run)', async () => {

@@ -1,4 +1,4 @@
-import { Controller, Get, Param, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { ApiRoute, Caller, pageSchema, READ_ROLES, Roles, toPage, ZBody, ZQuery, type Principal } from '@closebook/platform';
@@ -6,6 +6,8 @@ import { CreditNotesService, InvoicesService, PaymentsService } from '@closebook
 import {
   creditNoteBody,
   creditNoteView,
+  finalizeManyBody,
+  finalizeManyView,
   finalizeView,
   invoiceListQuery,
   invoiceSummaryView,
@@ -44,6 +46,21 @@ export class InvoicesController {
   })
   async get(@Caller() caller: Principal, @Param('id') id: string) {
     return presentInvoice(await this.invoices.get(this.em, caller.organizationId, id));
+  }
+
+  @Post('finalize')
+  @HttpCode(200)
+  @Roles('finance')
+  @ApiRoute({
+    summary: 'Finalize the drafts whose period ends by an instant (month-end), each in its own transaction',
+    description:
+      'Oldest period first per subscription; a failure leaves that draft (and its subscription\'s later drafts) as drafts and is listed in `failed`, the others are finalized. At most `limit` per call: call again while `finalized` > 0 and `remaining` > 0.',
+    tags: ['invoices'],
+    response: finalizeManyView,
+    errors: [400],
+  })
+  async finalizeMany(@Caller() caller: Principal, @ZBody(finalizeManyBody) body: z.infer<typeof finalizeManyBody>) {
+    return this.invoices.finalizeThrough(this.em, caller.organizationId, body.through ? new Date(body.through) : new Date(), { limit: body.limit });
   }
 
   @Post(':id/finalize')

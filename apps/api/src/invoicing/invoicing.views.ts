@@ -200,6 +200,22 @@ export const invoiceView = invoiceSummaryView.extend({
   payments: z.array(paymentView),
 });
 
+export const finalizeManyBody = z
+  .object({
+    through: isoTimestamp().optional().meta({ description: 'Finalize drafts whose period ends at or before this instant (default: now)' }),
+    limit: z.number().int().min(1).max(1000).optional().meta({ description: 'At most this many drafts in this call (default 500); call again while `remaining` drops' }),
+  })
+  .strict();
+
+export const finalizeManyView = z.object({
+  finalized: z.number().int(),
+  unchanged: z.number().int().meta({ description: 'Drafts finalized meanwhile by another caller (one transition each)' }),
+  failed: z.array(z.object({ invoice_id: z.string(), code: z.string(), message: z.string() })).meta({
+    description: "Drafts left as drafts and why; the subscription's later drafts wait for the next call",
+  }),
+  remaining: z.number().int().meta({ description: 'Drafts through the instant still not finalized after this call' }),
+});
+
 export const finalizeView = invoiceView.extend({ transitioned: z.boolean().meta({ description: 'False when it was already finalized (one transition)' }) });
 export const paymentResultView = z.object({ payment: paymentView, invoice: invoiceSummaryView });
 

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { dec, Money } from '@closebook/money';
-import { afterCursor, AuditService, decodeCursor, NotFoundError, OutboxService, UnprocessableError } from '@closebook/platform';
+import { afterCursor, AuditService, decodeCursor, DomainError, NotFoundError, OutboxService, UnprocessableError } from '@closebook/platform';
 import { RollupsService } from '@closebook/metering';
 import { CustomersService } from '@closebook/subscriptions';
 import { Invoice, type InvoiceKind, type InvoiceStatus } from './entities/invoice.entity';
@@ -140,11 +140,15 @@ export class InvoicesService {
           rerated = true;
         }
       }
+      // The document number is taken last but one: its counter row is locked until commit, so every
+      // other finalization of the organization waits on it; only the posting and two inserts follow.
+      const lines = await tx.find(InvoiceLine, { invoiceId: locked.id }, { orderBy: { position: 'asc' } });
       locked.status = 'finalized';
       locked.finalizedAt = now;
       locked.dueAt = new Date(now.getTime() + PAYMENT_TERMS_DAYS * 86_400_000);
       locked.number = await nextDocumentNumber(tx, locked.organizationId, 'invoice');
       await tx.flush();
+      await this.events.invoiceFinalized(tx, locked, lines);
       this.audit.record(tx, {
         organizationId: locked.organizationId,
         action: 'invoice.finalized',
@@ -170,8 +174,6 @@ export class InvoicesService {
           due_at: locked.dueAt.toISOString(),
         },
       });
-      const lines = await tx.find(InvoiceLine, { invoiceId: locked.id }, { orderBy: { position: 'asc' } });
-      await this.events.invoiceFinalized(tx, locked, lines);
       await tx.flush();
       return { invoice: locked, transitioned: true };
     });
@@ -188,24 +190,88 @@ export class InvoicesService {
    * One transaction per invoice; a failure is logged and retried on the next run.
    */
   async finalizeDue(em: EntityManager, now = new Date(), batch = 500): Promise<{ finalized: number; failed: number }> {
-    const due = await em.execute<{ id: string; organization_id: string }[]>(
-      `select id, organization_id from invoices where status = 'draft' and finalize_after <= ?
-       order by subscription_id, period_start, case kind when 'opening' then 0 when 'period' then 1 else 2 end, created_at limit ?`,
+    const due = await em.execute<DraftRow[]>(
+      `select id, organization_id, subscription_id from invoices where status = 'draft' and finalize_after <= ?
+       order by subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
       [now.toISOString(), batch],
     );
-    let finalized = 0;
-    let failed = 0;
-    for (const row of due) {
-      try {
-        const res = await this.finalize(em.fork(), row.organization_id, row.id, now);
-        if (res.transitioned) finalized++;
-      } catch (err) {
-        failed++;
-        this.logger.warn({ err, invoice: row.id }, 'a due draft could not be finalized; retried on the next run');
-      }
-    }
-    return { finalized, failed };
+    const res = await this.finalizeInOrder(em, due, 2, now);
+    for (const f of res.failed) this.logger.warn({ invoice: f.invoice_id, code: f.code, message: f.message }, 'a due draft could not be finalized; retried on the next run');
+    return { finalized: res.finalized, failed: res.failed.length };
   }
+
+  /**
+   * Finalizes now an organization's drafts (every kind) whose period ends at or before `through`,
+   * at most `limit` of them: what finance runs at month-end instead of one request per draft. Same
+   * transition as `finalize`, one transaction per invoice, so one failure never undoes or stops the
+   * others; a subscription's drafts go oldest period first and stop at its first failure (the later
+   * ones would only be refused as `earlier_invoice_draft`), subscriptions side by side.
+   */
+  async finalizeThrough(
+    em: EntityManager,
+    organizationId: string,
+    through: Date,
+    opts: { limit?: number; concurrency?: number } = {},
+    now = new Date(),
+  ): Promise<FinalizeManyResult> {
+    const drafts = `from invoices where organization_id = ? and status = 'draft' and period_end <= ?`;
+    const rows = await em.execute<DraftRow[]>(
+      `select id, organization_id, subscription_id ${drafts}
+       order by subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
+      [organizationId, through.toISOString(), opts.limit ?? 500],
+    );
+    const res = await this.finalizeInOrder(em, rows, opts.concurrency ?? 4, now);
+    const [{ n }] = await em.execute<{ n: number }[]>(`select count(*)::int as n ${drafts}`, [organizationId, through.toISOString()]);
+    return { ...res, remaining: n };
+  }
+
+  /** Finalizes rows (ordered per subscription) with `concurrency` subscriptions at a time. */
+  private async finalizeInOrder(em: EntityManager, rows: DraftRow[], concurrency: number, now: Date): Promise<Omit<FinalizeManyResult, 'remaining'>> {
+    const groups = new Map<string, DraftRow[]>();
+    for (const r of rows) groups.set(r.subscription_id, [...(groups.get(r.subscription_id) ?? []), r]);
+    const queue = [...groups.values()];
+    const out: Omit<FinalizeManyResult, 'remaining'> = { finalized: 0, unchanged: 0, failed: [] };
+    const lane = async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        for (const row of group) {
+          try {
+            const res = await this.finalize(em.fork(), row.organization_id, row.id, now);
+            if (res.transitioned) out.finalized++;
+            else out.unchanged++;
+          } catch (err) {
+            if (!(err instanceof DomainError)) this.logger.error({ err, invoice: row.id }, 'finalization failed');
+            out.failed.push({
+              invoice_id: row.id,
+              code: err instanceof DomainError ? err.code : 'finalization_failed',
+              message: err instanceof DomainError ? err.message : 'the invoice could not be finalized; it stays a draft',
+            });
+            break;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
+    return out;
+  }
+}
+
+interface DraftRow {
+  id: string;
+  organization_id: string;
+  subscription_id: string;
+}
+
+/** Opening invoices before period invoices before anything else of the same period. */
+const KIND_ORDER = `case kind when 'opening' then 0 when 'period' then 1 else 2 end`;
+
+export interface FinalizeManyResult {
+  finalized: number;
+  /** Drafts finalized meanwhile by someone else (one transition each, never two). */
+  unchanged: number;
+  /** Drafts left as drafts, with why; a subscription's later drafts wait for the next call. */
+  failed: { invoice_id: string; code: string; message: string }[];
+  /** Drafts still matching after this call (a next call, or the failures to look at). */
+  remaining: number;
 }
 
 /** Credited and paid amounts and what is left to pay (total − credit notes − payments). */
