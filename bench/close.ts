@@ -146,13 +146,15 @@ export async function main(argv: string[]) {
     await pg.query('checkpoint');
     const [{ dirty }] = (await pg.query('select count(*)::int as dirty from usage_rollup_dirty where organization_id = $1', [w.orgId])).rows;
     const stages: Stage[] = [];
+    const queries = countQueries();
     const stage = async (name: string, fn: () => Promise<Record<string, unknown>>) => {
       log(`${name}…`);
       const t0 = process.hrtime.bigint();
+      const q0 = queries.count;
       const { value, profile } = await profiled(o.profile > 0, fn);
-      const s = { name, seconds: +seconds(t0).toFixed(2), detail: value, profile };
+      const s = { name, seconds: +seconds(t0).toFixed(2), detail: { ...value, queries: queries.count - q0 } as Record<string, unknown>, profile };
       stages.push(s);
-      log(`${name}: ${s.seconds.toFixed(2)} s ${JSON.stringify(value)}`);
+      log(`${name}: ${s.seconds.toFixed(2)} s ${JSON.stringify(s.detail)}`);
       return s;
     };
 
@@ -260,3 +262,18 @@ export async function main(argv: string[]) {
 }
 
 const app = (w: CloseWorld) => w.app;
+
+/**
+ * Counts the statements this process sends to PostgreSQL (every pg client: the ORM's pool and the
+ * raw ones): round trips per item are what a per-row code path costs before anything else.
+ */
+function countQueries(): { count: number } {
+  const counter = { count: 0 };
+  const proto = Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    counter.count++;
+    return original.apply(this, args);
+  };
+  return counter;
+}

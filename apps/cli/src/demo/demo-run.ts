@@ -345,7 +345,13 @@ export class DemoRun {
     const rated = (Date.now() - ratingStarted) / 1000;
     const finalizingStarted = Date.now();
     const fbar = this.bar(drafts.length, `finalizing ${label}`);
-    await pool(drafts, 6, (d) => finance.post(`/invoices/${d.id}/finalize`), () => fbar.increment());
+    // Month-end finalization as finance runs it: one call finalizes a page of drafts, oldest period first per subscription.
+    for (let i = 0; i < 100; i++) {
+      const page = await finance.post('/invoices/finalize', { through: at.toISOString(), limit: 500 });
+      fbar.increment(page.finalized);
+      for (const f of page.failed) this.say(`  draft ${f.invoice_id} not finalized: ${f.code} — ${f.message}`);
+      if (page.remaining === 0 || page.finalized === 0) break;
+    }
     fbar.stop();
     const [{ n, total }] = await conn.execute(`select count(*)::int as n, coalesce(sum(total), 0)::text as total from invoices where kind = 'period' and status <> 'draft' and period_start < ?`, [at]);
     const finalized = (Date.now() - finalizingStarted) / 1000;
