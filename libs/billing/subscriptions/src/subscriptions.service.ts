@@ -448,11 +448,20 @@ export class SubscriptionsService {
    * range at which a (non-canceled) change takes effect. What period rating turns into segments.
    */
   async segments(em: EntityManager, subscriptionId: string, from: Date, to: Date): Promise<StateSegmentAt[]> {
+    return (await this.segmentsAndEnd(em, subscriptionId, from, to)).segments;
+  }
+
+  /** `segments` and the state at `to` (what the next period starts with), from one read of the changes. */
+  async segmentsAndEnd(em: EntityManager, subscriptionId: string, from: Date, to: Date): Promise<{ segments: StateSegmentAt[]; end: SubscriptionStateAt }> {
     const sub = await em.findOneOrFail(Subscription, { id: subscriptionId });
     const [addons, changes] = await Promise.all([
       em.find(SubscriptionAddon, { subscriptionId }),
       em.find(SubscriptionChange, { subscriptionId, canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } }),
     ]);
+    return { segments: await this.segmentsOf(em, sub, from, to, addons, changes), end: await this.stateOf(em, sub, to, addons, changes) };
+  }
+
+  private async segmentsOf(em: EntityManager, sub: Subscription, from: Date, to: Date, addons: SubscriptionAddon[], changes: SubscriptionChange[]): Promise<StateSegmentAt[]> {
     const out: StateSegmentAt[] = [
       { from, state: await this.stateOf(em, sub, from, addons, changes), changes: changes.filter((c) => c.effectiveAt.getTime() === from.getTime()) },
     ];

@@ -94,14 +94,19 @@ export class PeriodRatingService {
       throw new UnprocessableError('period_not_ended', `billing period ${billingPeriodId} ends at ${iso(target.periodEnd)}`, 'billing_period_id');
     }
     const chain = await em.find(BillingPeriod, { subscriptionId: target.subscriptionId, seq: { $lte: target.seq } }, { orderBy: { seq: 'asc' } });
+    // One read for the whole chain: only the periods without an invoice are rated (each re-checks under the lock).
+    const invoiced = new Map(
+      (await em.find(Invoice, { kind: 'period', billingPeriodId: { $in: chain.map((p) => p.id) } }, { refresh: true })).map((i) => [i.billingPeriodId, i]),
+    );
     let result: RatePeriodResult | null = null;
-    for (const p of chain) result = await this.rateOne(em, p, now);
+    for (const p of chain) {
+      const found = invoiced.get(p.id);
+      result = found ? { invoice: found, created: false } : await this.rateOne(em, p, now);
+    }
     return result as RatePeriodResult;
   }
 
   private async rateOne(em: EntityManager, p: BillingPeriod, now: Date): Promise<RatePeriodResult> {
-    const found = await em.findOne(Invoice, { kind: 'period', billingPeriodId: p.id }, { refresh: true });
-    if (found) return { invoice: found, created: false };
     // Each child refreshes the rollups it rates (metering's recompute, its own transaction).
     await this.rollups.ensureFresh(em, p.subscriptionId, p.periodStart);
     try {
@@ -239,7 +244,7 @@ export class PeriodRatingService {
       if (!docs.has(id)) docs.set(id, await this.catalog.ratingPlanVersion(em, id));
       return docs.get(id)!;
     };
-    const segs = await this.subscriptions.segments(em, sub.id, p.periodStart, p.periodEnd);
+    const { segments: segs, end } = await this.subscriptions.segmentsAndEnd(em, sub.id, p.periodStart, p.periodEnd);
     const segments: StateSegment[] = [];
     for (const s of segs) {
       const planChange = s.changes.find((c) => c.kind === 'plan');
@@ -251,10 +256,7 @@ export class PeriodRatingService {
     }
     const renews = !(sub.endsAt && serviceEndBoundary(sub.endsAt) <= p.periodEnd);
     let next: PeriodInvoiceInput['next'];
-    if (renews) {
-      const n = await this.subscriptions.stateAt(em, sub.id, p.periodEnd);
-      next = toRatingState(await doc(n.planVersionId), n.seats, n.addons);
-    }
+    if (renews) next = toRatingState(await doc(end.planVersionId), end.seats, end.addons);
     const rollups =
       opts.rollups === 'stored'
         ? await this.storedRollups(em, sub.id, p.periodStart)
