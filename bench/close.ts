@@ -134,8 +134,10 @@ export async function main(argv: string[]) {
   await freshDatabase(url);
   await clearRedisPrefix(prefix);
   let world: CloseWorld | null = null;
+  const queries = countQueries();
   try {
     world = await buildWorld(url, prefix, o.subscriptions, log);
+    log(`set-up sent ${fmt(queries.count)} statements (${(queries.count / o.subscriptions).toFixed(1)} per subscription with its customer and opening invoice)`);
     const w = world;
     const conn = w.orm.em.getConnection();
     log(`generating ${fmt(o.events)} events in ${w.month} (INSERT … SELECT … generate_series)…`);
@@ -146,7 +148,6 @@ export async function main(argv: string[]) {
     await pg.query('checkpoint');
     const [{ dirty }] = (await pg.query('select count(*)::int as dirty from usage_rollup_dirty where organization_id = $1', [w.orgId])).rows;
     const stages: Stage[] = [];
-    const queries = countQueries();
     const stage = async (name: string, fn: () => Promise<Record<string, unknown>>) => {
       log(`${name}…`);
       const t0 = process.hrtime.bigint();
