@@ -1,12 +1,13 @@
-import type { INestApplication, INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { MultiBar, Presets } from 'cli-progress';
 import { Money } from '@closebook/money';
 import { OrganizationsService } from '@closebook/platform';
 import { PeriodEndFlows } from '@closebook/invoicing';
 import { createApiApp } from '../../../api/src/create-app';
-import { WorkerModule } from '../../../worker/src/worker.module';
 import { DEMO_CURRENCY, PLAN_MIX, PLANS, PRODUCTS } from './demo-catalog';
 import { makeCustomers, monthEvents, type DemoCustomer } from './demo-traffic';
 import { DemoClient, pool } from './demo-client';
@@ -23,15 +24,24 @@ const ym = (d: Date) => d.toISOString().slice(0, 7);
 const usd = (amount: string) => Money.of(amount, DEMO_CURRENCY).round().format();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** `rel` in `dir` or its nearest ancestor that has it. */
+function findUp(dir: string, rel: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, rel))) return join(d, rel);
+    if (dirname(d) === d) return null;
+  }
+}
+
 /**
- * The main job: a whole two-month cycle of a usage-priced SaaS through the real API and the real
- * worker (in this process): catalog, customers and subscriptions, a million usage events, both
+ * The main job: a whole two-month cycle of a usage-priced SaaS through the real API (in this
+ * process) and the real worker (its own process): catalog, customers and subscriptions, a million usage events, both
  * month-ends (rollups, rating, drafts, finalization), on-demand charges, a late event, upgrades
  * (conversions) and downgrades in the current month, and a report of what it all produced.
  */
 export class DemoRun {
   private api!: INestApplication;
-  private worker!: INestApplicationContext;
+  private worker: { stop(): Promise<void> } | null = null;
+  private stopping = false;
   private orm!: MikroORM;
   private bars: MultiBar | null = null;
   private readonly started = Date.now();
@@ -70,7 +80,8 @@ export class DemoRun {
     try {
       await this.cycle(`${base}/v1`);
     } finally {
-      await this.worker?.close();
+      this.stopping = true;
+      await this.worker?.stop();
       await this.api.close();
     }
   }
@@ -78,10 +89,24 @@ export class DemoRun {
   /**
    * The worker starts once the set-up is recorded: its schedulers run on the real clock, so they rate
    * the replayed past months as soon as it starts, and charges recorded after a draft go to the next invoice.
+   * It is its own process (the compiled `npm run start:worker`), as deployed: rating and rollups run
+   * beside the API on the machine's other core instead of sharing this process's event loop.
    */
   private async startWorker() {
-    this.worker = await NestFactory.createApplicationContext(WorkerModule, { logger: false });
-    await this.worker.init();
+    const entry = findUp(__dirname, join('scripts', 'start.js'));
+    if (!entry) throw new Error('scripts/start.js not found: run the demo with `npm run demo`');
+    // Its errors (JSON log lines) are shown; warnings stay out of the report.
+    const child = spawn(process.execPath, [entry, 'worker'], { env: { ...process.env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    this.worker = {
+      stop: async () => {
+        if (child.exitCode === null) child.kill('SIGTERM');
+        await exited;
+      },
+    };
+    void exited.then((code) => {
+      if (!this.stopping) this.say(`  the worker process exited (code ${code}) before the demo finished`);
+    });
   }
 
   private async cycle(baseUrl: string) {
@@ -327,7 +352,7 @@ export class DemoRun {
     const todo = await pending();
     const ratingStarted = Date.now();
     const bar = this.bar(todo, `rating ${label}`);
-    await this.worker.get(PeriodEndFlows).start(this.orm.em.fork(), new Date(at.getTime() + 5 * 60_000));
+    await this.api.get(PeriodEndFlows).start(this.orm.em.fork(), new Date(at.getTime() + 5 * 60_000));
     let left = todo;
     for (let i = 0; i < 3000 && left > 0; i++) {
       await sleep(100);

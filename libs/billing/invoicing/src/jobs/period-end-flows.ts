@@ -3,8 +3,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { FlowProducer } from 'bullmq';
 import { AppConfig, JOBS, JobsService, redisConnection } from '@closebook/platform';
 
-/** Subscriptions (billing periods) per child job of a period-end flow. */
-export const RATING_BATCH_SIZE = 200;
+/**
+ * Subscriptions (billing periods) per child job of a period-end flow: small enough that a
+ * worker's concurrent slots (WORKER_CONCURRENCY) and several workers share a month-end between
+ * them, large enough that a child's job overhead (a few Redis round trips) stays negligible.
+ */
+export const RATING_BATCH_SIZE = 50;
 
 export interface StartedFlows {
   /** Parent job ids of the flows added. */
