@@ -10,9 +10,15 @@
  * requests/s, and `POST /v1/events` at `--ingest` events/s (batches of 1,000, pre-serialised). A
  * read's latency runs from the instant it was scheduled (so a stalled server counts the wait), and
  * from when it was sent. Results: bench/results/allowance.json and a line in allowance.md.
+ *
+ * Before the load, `--sequential N` (default 200) reads one at a time, after one warm-up read of
+ * each path, measure the cost of one read with nothing else running: first while every pair is dirty (the worker is not started yet, so
+ * the answers are `live`), then from the stored rollups; the API process's CPU time over each loop
+ * (from /proc) divided by the reads is the CPU per read. `--sequential-only 1` stops there;
+ * `--cpu-prof 1` runs the API under `node --cpu-prof` (profiles in bench/results/cpu-prof/).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -36,8 +42,37 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function startChild(app: 'api' | 'worker', env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'scripts', 'start.js'), app], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+export function startChild(app: 'api' | 'worker', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, join(ROOT, 'scripts', 'start.js'), app], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  // After the command name: state is field 3, utime field 14 and stime field 15 (1-based).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** `n` reads one at a time (after one warm-up read of each path): latency percentiles, API CPU per read, sources. */
+async function sequentialReads(port: number, paths: string[], key: string, n: number, apiPid: number) {
+  for (const path of paths.slice(0, 1000)) await send(port, 'GET', path, key);
+  const lat: number[] = [];
+  const sources: Record<string, number> = {};
+  const cpu0 = cpuMsOf(apiPid);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const path = paths[Math.floor(Math.random() * paths.length)];
+    const s = performance.now();
+    const r = await send(port, 'GET', path, key);
+    lat.push(performance.now() - s);
+    if (r.status !== 200) throw new Error(`allowance-state answered ${r.status}: ${r.text.slice(0, 300)}`);
+    const src = /"source":"([a-z]+)"/.exec(r.text)?.[1] ?? 'unknown';
+    sources[src] = (sources[src] ?? 0) + 1;
+  }
+  const wall = performance.now() - t0;
+  const cpu = cpuMsOf(apiPid) - cpu0;
+  lat.sort((a, b) => a - b);
+  return { reads: n, p50_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99), api_cpu_ms_per_read: +(cpu / n).toFixed(2), wall_ms_per_read: +(wall / n).toFixed(2), sources, load_avg_1m: hostInfo().load_avg_1m };
 }
 
 export async function stopChild(child: ChildProcess | null) {
@@ -209,7 +244,7 @@ async function loadPhase(p: Phase) {
 const pct = (xs: number[], p: number) => (xs.length ? +xs[Math.min(xs.length - 1, Math.floor(p * xs.length))].toFixed(2) : null);
 
 export async function main(argv: string[]) {
-  const o = numberFlags(argv, { subscriptions: 10_000, events: 1_000_000, rps: 500, ingest: 20_000, seconds: 30 });
+  const o = numberFlags(argv, { subscriptions: 10_000, events: 1_000_000, rps: 500, ingest: 20_000, seconds: 30, sequential: 200, sequentialOnly: 0, cpuProf: 0 });
   const url = benchUrl('allowance');
   const prefix = 'cbbench_allowance';
   log(`database closebook_bench_allowance: ${fmt(o.subscriptions)} subscriptions, ${fmt(o.events)} events this month; ${o.rps} reads/s with ${fmt(o.ingest)} events/s for ${o.seconds} s`);
@@ -221,7 +256,9 @@ export async function main(argv: string[]) {
   let worker: ChildProcess | null = null;
   try {
     const { orgId, adminKey } = await createOrganization(url, 'Bench allowance');
-    api = startChild('api', env);
+    const profDir = join(RESULTS, 'cpu-prof');
+    if (o.cpuProf) mkdirSync(profDir, { recursive: true });
+    api = startChild('api', env, o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
     const base = `http://127.0.0.1:${port}/v1`;
     await waitHealthy(base, api);
     const admin = new Api(base, adminKey);
@@ -236,7 +273,12 @@ export async function main(argv: string[]) {
     const { subscriptions } = await seedSubscriptions(finance, o.subscriptions, monthStart, log);
     log(`${fmt(subscriptions.length)} subscriptions through the API in ${seconds(t0).toFixed(1)} s`);
     const gen = await generateEvents(url, orgId, monthStart, new Date(Date.now() - 120_000), o.events, log, 'pre_');
-    log(`${fmt(o.events)} events generated in ${gen.seconds.toFixed(1)} s; the worker rolls them up…`);
+    log(`${fmt(o.events)} events generated in ${gen.seconds.toFixed(1)} s`);
+    const paths = subscriptions.map((s) => `/v1/customers/${s.customer}/subscriptions/${s.id}/allowance-state`);
+    // Every pair is dirty until the worker runs: these answers are recomputed live.
+    const sequentialLive = await sequentialReads(port, paths, support, o.sequential, api.pid!);
+    log(`one read at a time, pairs dirty: ${JSON.stringify(sequentialLive)}`);
+    log('the worker rolls them up…');
     worker = startChild('worker', env);
     const pg = new Client({ connectionString: url });
     await pg.connect();
@@ -248,6 +290,12 @@ export async function main(argv: string[]) {
       await new Promise((r) => setTimeout(r, 1000));
     }
     log(`rollups caught up in ${seconds(t1).toFixed(1)} s (${dirty} pairs still dirty)`);
+    const sequentialStored = await sequentialReads(port, paths, support, o.sequential, api.pid!);
+    log(`one read at a time, from the rollups: ${JSON.stringify(sequentialStored)}`);
+    if (o.sequentialOnly) {
+      await pg.end();
+      return { sequential: { live: sequentialLive, rollups: sequentialStored } };
+    }
 
     // Pre-serialised ingest batches: 1,000 events each, random customers, timestamps just behind now.
     const batchSize = 1000;
@@ -264,7 +312,6 @@ export async function main(argv: string[]) {
       }
       bodies.push(Buffer.from(JSON.stringify({ events })));
     }
-    const paths = subscriptions.map((s) => `/v1/customers/${s.customer}/subscriptions/${s.id}/allowance-state`);
 
     // Phase 1: reads alone (a third of the time); phase 2: reads while ingest runs.
     const readsOnly = await loadPhase({ port, paths, support, ingestKey, bodies: [], rps: o.rps, ingestRate: 0, seconds: Math.max(5, Math.round(o.seconds / 3)) });
@@ -279,6 +326,7 @@ export async function main(argv: string[]) {
       host: { ...hostInfo(), postgres: version },
       options: o,
       setup: { events_generated_s: +gen.seconds.toFixed(1), rollup_catch_up_s: +seconds(t1).toFixed(1) },
+      sequential: { live: sequentialLive, rollups: sequentialStored },
       reads_alone: readsOnly.reads,
       reads: mixed.reads,
       ingest: mixed.ingest,

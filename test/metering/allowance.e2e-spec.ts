@@ -1,3 +1,5 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { RollupsService } from '@closebook/metering';
 import { ratePeriodInvoice } from '@closebook/rating';
 import { startApi, bearer, type TestApi } from '../helpers/api';
 import { monthStart, rollUp, sql, tenant, uid, ymd, type Tenant } from './fixtures';
@@ -321,5 +323,73 @@ describe('allowance state', () => {
     await t.get(`/v1/customers/nobody/subscriptions/${a.subscriptionId}/allowance-state`).expect(404);
     await api.http.get(`/v1/customers/a/subscriptions/${a.subscriptionId}/allowance-state`).set(bearer(await t.key('ingest'))).expect(403);
     await t.get(`/v1/customers/a/subscriptions/${a.subscriptionId}/allowance-state?period=1999-01-01`).expect(422);
+  });
+  it('answers live for every aggregation, events after the rollup included, exactly what the recompute then stores', async () => {
+    const t = await tenant(api);
+    await t.meter({ key: 'n_count', event_name: 'm.count', aggregation: 'count' });
+    await t.meter({ key: 'n_sum', event_name: 'm.sum', aggregation: 'sum', property: 'v' });
+    await t.meter({ key: 'n_max', event_name: 'm.max', aggregation: 'max', property: 'v' });
+    await t.meter({ key: 'n_unique', event_name: 'm.unique', aggregation: 'unique_count', property: 'u' });
+    await t.meter({ key: 'n_latest', event_name: 'm.latest', aggregation: 'latest', property: 'v' });
+    const priced = (key: string) => ({ product_key: key, allowance: '10', price: { model: 'per_unit', unit_amount: '0.5' } });
+    await t.plan('all', ['n_count', 'n_sum', 'n_max', 'n_unique', 'n_latest'].map(priced));
+    const { subscriptionId } = await t.subscribe('agg', 'all', { started_at: periodStart });
+    const ev = (name: string, i: number, properties: Record<string, unknown>, id = uid()) => ({ event_id: id, customer_id: 'agg', event_name: name, timestamp: at(i), properties });
+    await send(t, [
+      ...many('agg', 'm.count', 7),
+      ev('m.sum', 1, { v: 4 }), ev('m.sum', 2, { v: '2.5' }), ev('m.sum', 3, { v: -1 }),
+      ev('m.max', 1, { v: 9 }), ev('m.max', 2, { v: '3' }),
+      ev('m.unique', 1, { u: 'a' }), ev('m.unique', 2, { u: 1 }), ev('m.unique', 3, { u: '1' }),
+      ev('m.latest', 5, { v: 6 }), ev('m.latest', 5, { v: 2 }, 'latest-a'),
+    ]);
+    await rollUp(api, t.orgId);
+    const used = (body: { dimensions: { product_key: string; used: string }[] }) => Object.fromEntries(body.dimensions.map((d) => [d.product_key, d.used]));
+    const first = await state(t, 'agg', subscriptionId);
+    expect(first.source).toBe('rollups');
+    expect(used(first)).toEqual({ n_count: '7', n_latest: '2', n_max: '9', n_sum: '6.5', n_unique: '2' });
+    // The same question again: the same answer.
+    expect(await state(t, 'agg', subscriptionId)).toEqual(first);
+
+    // After the rollup: a larger max, a later latest (and a tie on its instant won by the greater
+    // event id), a new and a repeated unique value, quantities a numeric meter does not cover.
+    await send(t, [
+      ...many('agg', 'm.count', 3),
+      ev('m.sum', 4, { v: '1.25' }), ev('m.sum', 5, { v: 'x' }),
+      ev('m.max', 3, { v: 12 }), ev('m.max', 4, { v: 1 }),
+      ev('m.unique', 4, { u: 'a' }), ev('m.unique', 5, { u: 'b' }), ev('m.unique', 6, { u: null }),
+      ev('m.latest', 5, { v: 8 }, 'latest-b'), ev('m.latest', 4, { v: 100 }),
+    ]);
+    const live = await state(t, 'agg', subscriptionId);
+    expect(live.source).toBe('live');
+    expect(used(live)).toEqual({ n_count: '10', n_latest: '8', n_max: '12', n_sum: '7.75', n_unique: '3' });
+    // Exactly what the rollup SQL gives when run on its own, and what the recompute then stores.
+    const computed = await api.app.get(RollupsService).compute(api.orm.em.fork() as EntityManager, subscriptionId, periodStart);
+    expect(Object.fromEntries(computed.map((r) => [r.product_key, r.aggregate]))).toEqual(used(live));
+    await rollUp(api, t.orgId);
+    const rolled = await state(t, 'agg', subscriptionId);
+    expect(rolled.source).toBe('rollups');
+    const figures = ({ as_of: _a, source: _s, ...rest }: Record<string, unknown>) => rest;
+    expect(figures(rolled)).toEqual(figures(live));
+  });
+
+  it('never answers from remembered terms after a change: a seat change moves the allowance at once', async () => {
+    const t = await tenant(api);
+    await t.product({ key: 'users', name: 'Users', kind: 'seat', unit: 'user' });
+    await t.meter({ key: 'storage', name: 'Storage', event_name: 'storage.used', aggregation: 'sum', property: 'gb', unit: 'GB' });
+    await t.plan('team', [
+      { product_key: 'users', included_seats: 0, price: { model: 'per_unit', unit_amount: '20' } },
+      { product_key: 'storage', allowance: '5', allowance_basis: 'per_seat', price: { model: 'per_unit', unit_amount: '2' } },
+    ]);
+    const { subscriptionId } = await t.subscribe('seats', 'team', { seats: 10, started_at: periodStart });
+    await send(t, [{ event_id: uid(), customer_id: 'seats', event_name: 'storage.used', timestamp: new Date(Date.now() - 1000).toISOString(), properties: { gb: '70' } }]);
+    await rollUp(api, t.orgId);
+    const before = await state(t, 'seats', subscriptionId, null);
+    expect(dim(before, 'storage')).toMatchObject({ included: '50', used: '70' });
+    await state(t, 'seats', subscriptionId, null);
+    await t.post(`/v1/subscriptions/${subscriptionId}/seats`, { seats: 20, effective_at: new Date().toISOString() }).expect(201);
+    const after = await state(t, 'seats', subscriptionId, null);
+    expect(Number((dim(after, 'storage') as unknown as { included: string }).included)).toBeGreaterThan(50);
+    const upcoming = (await t.get(`/v1/subscriptions/${subscriptionId}/upcoming-invoice`).expect(200)).body;
+    expect(after.dimensions.map(({ product_name: _n, overage_mode: _o, ...d }: Record<string, unknown>) => d)).toEqual(upcoming.allowance);
   });
 });

@@ -1,51 +1,22 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import { IsolationLevel } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CatalogService } from '@closebook/catalog';
+import { NotFoundError } from '@closebook/platform';
 import { SubscriptionsService, toRatingState, type StateSegmentAt } from '@closebook/subscriptions';
 import type { AllowanceGrant, RatingPlanVersion, StateSegment, TransitionKind } from '@closebook/rating';
 import type { PeriodRow, SubscriptionRow } from '../catalog/billing-sources';
 import { periodAllowanceStates, type AllowanceStates, type DimensionUsage } from './allowance-calculator';
+import { ALLOWANCE_GRANTS_SOURCE, TableAllowanceGrantsSource, type AllowanceGrantsSource } from './allowance-grants';
+import { deepFreeze, Lru, periodTermsKey, termsKeySql, type PeriodTerms } from './allowance-terms';
 
-/**
- * Where carried-in (rollover) allowance grants come from. The default reads the allowance ledger
- * the invoicing module keeps (`allowance_grants` with `allowance_drawdowns`), when those tables
- * exist: rollover grants live in the period, with `drawn_before` = what earlier periods drew.
- * Without them nothing is carried in (rolled_over = 0).
- */
-export interface AllowanceGrantsSource {
-  grants(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<AllowanceGrant[]>;
-}
-export const ALLOWANCE_GRANTS_SOURCE = Symbol('ALLOWANCE_GRANTS_SOURCE');
+export { ALLOWANCE_GRANTS_SOURCE, TableAllowanceGrantsSource, type AllowanceGrantsSource } from './allowance-grants';
 
-export class TableAllowanceGrantsSource implements AllowanceGrantsSource {
-  /** Tables, once seen, stay (a migration never drops them under a running process). */
-  private seen: { g: string | null; d: string | null } | null = null;
-
-  async grants(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<AllowanceGrant[]> {
-    let reg = this.seen;
-    if (!reg) {
-      [reg] = await em.execute<{ g: string | null; d: string | null }[]>(
-        `select to_regclass('allowance_grants')::text as g, to_regclass('allowance_drawdowns')::text as d`,
-      );
-      if (reg.g && reg.d) this.seen = reg;
-    }
-    if (!reg?.g) return [];
-    const start = period.start.toISOString();
-    const drawn = reg.d
-      ? `(select coalesce(sum(d.drawn), 0) from allowance_drawdowns d
-           where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < ?::timestamptz)::text`
-      : `'0'`;
-    const rows = await em.execute<{ grant: AllowanceGrant; drawn_before: string }[]>(
-      `select g."grant", ${drawn} as drawn_before from allowance_grants g
-       where g.organization_id = ?::uuid and g.subscription_id = ?::uuid and g."grant"->>'kind' = 'rollover'
-         and (g."grant"->>'granted_in_period')::timestamptz <= ?::timestamptz
-         and (g."grant"->>'expires_after_period')::timestamptz >= ?::timestamptz
-       order by g."grant"->>'grant_id'`,
-      [...(reg.d ? [start] : []), sub.organizationId, sub.id, start, start],
-    );
-    return rows.map((r) => ({ ...r.grant, drawn_before: r.drawn_before }));
-  }
-}
+/** Entries, not bytes: a period's segments share their (remembered) plan documents. */
+const TERMS_CACHE_ENTRIES = 20_000;
+const PLAN_DOCUMENTS_CACHE_ENTRIES = 2_000;
+/** An answer is ~1–2 KB. */
+const RATINGS_CACHE_ENTRIES = 10_000;
 
 /**
  * Loads what the allowance state of a (subscription, period) depends on — the subscription's terms
@@ -55,7 +26,10 @@ export class TableAllowanceGrantsSource implements AllowanceGrantsSource {
  */
 @Injectable()
 export class AllowanceEngine {
-  private readonly grantsSource: AllowanceGrantsSource;
+  readonly grantsSource: AllowanceGrantsSource;
+  private readonly terms_ = new Lru<PeriodTerms>(TERMS_CACHE_ENTRIES);
+  private readonly documents = new Lru<RatingPlanVersion>(PLAN_DOCUMENTS_CACHE_ENTRIES);
+  private readonly ratings = new Lru<AllowanceStates>(RATINGS_CACHE_ENTRIES);
 
   constructor(
     private readonly subscriptions: SubscriptionsService,
@@ -68,39 +42,99 @@ export class AllowanceEngine {
   async states(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], loaded?: StateSegmentAt[]): Promise<AllowanceStates> {
     const segments = await this.segments(em, sub, period, loaded);
     const grants = await this.grantsSource.grants(em, sub, period);
+    return this.rate(sub, period, segments, usage, grants);
+  }
+
+  /** The pure part: the rating core over the loaded inputs. */
+  rate(sub: SubscriptionRow, period: PeriodRow, segments: readonly StateSegment[], usage: DimensionUsage[], grants: AllowanceGrant[]): AllowanceStates {
     return periodAllowanceStates({
       subscription_id: sub.id,
       subscription_start: sub.startedAt.toISOString(),
       anchor_day: sub.anchorDay,
       period: { start: period.start.toISOString(), end: period.end.toISOString() },
-      segments,
+      segments: segments as StateSegment[],
       usage,
       grants,
     });
   }
 
+  /**
+   * `rate` remembered under everything it reads: the rating core is a pure function of the
+   * subscription's start and anchor, the period, the segments (named by their terms key), the usage
+   * and the grants. Between two recomputes of a pair, reads ask the same question again.
+   */
+  rateTerms(sub: SubscriptionRow, period: PeriodRow, terms: PeriodTerms, usage: DimensionUsage[], grants: AllowanceGrant[]): AllowanceStates {
+    if (!terms.key) return this.rate(sub, period, terms.segments, usage, grants);
+    const key = JSON.stringify([sub.id, sub.startedAt.toISOString(), sub.anchorDay, period.start.toISOString(), period.end.toISOString(), terms.key, usage, grants]);
+    const hit = this.ratings.get(key);
+    if (hit) return hit;
+    const states = deepFreeze(this.rate(sub, period, terms.segments, usage, grants));
+    this.ratings.set(key, states);
+    return states;
+  }
+
   /** The states in force over the period, as the period invoice rates them. */
   async segments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, loaded?: StateSegmentAt[]): Promise<StateSegment[]> {
-    const docs = new Map<string, RatingPlanVersion>();
-    const doc = async (id: string) => {
-      if (!docs.has(id)) docs.set(id, await this.catalog.ratingPlanVersion(em, id, sub.organizationId));
-      return docs.get(id)!;
-    };
-    const segs = loaded ?? (await this.terms(em, sub.id, period));
-    const out: StateSegment[] = [];
-    for (const s of segs) {
-      const planChange = s.changes.find((c) => c.kind === 'plan');
-      out.push({
-        ...toRatingState(await doc(s.state.planVersionId), s.state.seats, s.state.addons),
-        from: s.from.toISOString(),
-        ...(planChange && out.length ? { transition: planChange.data.direction as TransitionKind } : {}),
-      });
-    }
-    return out;
+    return (await this.loadTerms(em, sub, period, loaded)).terms.segments;
+  }
+
+  /**
+   * The period's terms, remembered under `termsKey` (`termsKeySql` of the subscription's rows as the
+   * caller read them). On a miss they are loaded by the subscriptions module in one repeatable-read
+   * snapshot together with the key of that snapshot, so what is remembered is exactly what those
+   * rows give; a key the caller read a moment earlier that no longer matches is simply not stored.
+   */
+  async periodTerms(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, termsKey: string): Promise<PeriodTerms> {
+    const hit = this.terms_.get(periodTermsKey(sub.id, period.start, period.end, termsKey));
+    if (hit) return hit;
+    return em.fork().transactional(
+      async (tx) => {
+        const [row] = await tx.execute<{ terms_key: string }[]>(`select ${termsKeySql('x')} as terms_key from subscriptions x where x.id = ?::uuid`, [sub.id]);
+        if (!row) throw new NotFoundError('subscription', sub.id);
+        const loaded = await this.loadTerms(tx, sub, period, undefined, row.terms_key);
+        if (loaded.cacheable) this.terms_.set(periodTermsKey(sub.id, period.start, period.end, row.terms_key), deepFreeze(loaded.terms));
+        return loaded.terms;
+      },
+      { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true },
+    );
   }
 
   /** The subscription's terms over the period (the subscriptions module's segments). */
   terms(em: EntityManager, subscriptionId: string, period: PeriodRow): Promise<StateSegmentAt[]> {
     return this.subscriptions.segments(em, subscriptionId, period.start, period.end);
+  }
+
+  private async loadTerms(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, loaded?: StateSegmentAt[], key = '') {
+    let cacheable = true;
+    const doc = async (id: string) => {
+      const d = await this.planDocument(em, id, sub.organizationId);
+      cacheable &&= d.published;
+      return d.document;
+    };
+    const segs = loaded ?? (await this.terms(em, sub.id, period));
+    const segments: StateSegment[] = [];
+    for (const s of segs) {
+      const planChange = s.changes.find((c) => c.kind === 'plan');
+      segments.push({
+        ...toRatingState(await doc(s.state.planVersionId), s.state.seats, s.state.addons),
+        from: s.from.toISOString(),
+        ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
+      });
+    }
+    // A draft document can change under the same rows: such terms carry no key, so nothing built on them is remembered.
+    return { terms: { key: cacheable ? key : '', segments } as PeriodTerms & { segments: StateSegment[] }, cacheable };
+  }
+
+  /** A plan version's document; published ones are frozen in the database, so they are remembered. */
+  private async planDocument(em: EntityManager, id: string, organizationId: string): Promise<{ document: RatingPlanVersion; published: boolean }> {
+    const key = `${organizationId}|${id}`;
+    const hit = this.documents.get(key);
+    if (hit) return { document: hit, published: true };
+    const version = await this.catalog.planVersionById(em, id, organizationId);
+    if (version.status !== 'published') return { document: version.document, published: false };
+    // A copy: the entity stays the ORM's to manage, the remembered document is ours to freeze.
+    const document = deepFreeze(structuredClone(version.document));
+    this.documents.set(key, document);
+    return { document, published: true };
   }
 }

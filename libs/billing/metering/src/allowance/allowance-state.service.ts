@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MoneyError } from '@closebook/money';
 import { NotFoundError, UnprocessableError, ValidationError } from '@closebook/platform';
-import { CustomersService } from '@closebook/subscriptions';
 import { BillingSources, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
-import { RollupsService } from '../rollups/rollups.service';
 import { type AllowanceStates, type DimensionUsage } from './allowance-calculator';
 import { AllowanceEngine } from './allowance-engine';
+import { TableAllowanceGrantsSource } from './allowance-grants';
+import { loadAllowanceInputs, type StoredUsage } from './allowance-inputs';
 
 /** Live recomputation is used for freshness only while a period's events stay under this many. */
 export const LIVE_ESTIMATE_MAX_EVENTS = 250_000;
@@ -22,14 +22,17 @@ export interface AllowanceStateView extends AllowanceStates {
   estimate: true;
 }
 
-/** "78% of bandwidth used, $12.40 overage so far" for a subscription's current (or given) period. */
+const toUsage = (rows: StoredUsage[]): DimensionUsage[] => rows.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
+
+/**
+ * "78% of bandwidth used, $12.40 overage so far" for a subscription's current (or given) period.
+ * A read is one statement (`loadAllowanceInputs`: rows, freshness, stored or live rollups, grants)
+ * plus the rating core; the period's segments come from memory under the key of the rows they are
+ * made of (`AllowanceEngine.periodTerms`), so the subscriptions module is asked only when they change.
+ */
 @Injectable()
 export class AllowanceStateService {
-  constructor(
-    private readonly rollups: RollupsService,
-    private readonly engine: AllowanceEngine,
-    private readonly customers: CustomersService,
-  ) {}
+  constructor(private readonly engine: AllowanceEngine) {}
 
   async forSubscription(
     em: EntityManager,
@@ -38,31 +41,34 @@ export class AllowanceStateService {
     subscriptionId: string,
     opts: { periodStart?: string; now?: Date } = {},
   ): Promise<AllowanceStateView> {
-    const customer = await this.customers.get(em, organizationId, customerRef);
-    const sub = await BillingSources.subscription(em, organizationId, subscriptionId);
-    if (sub.customerId !== customer.id) throw new NotFoundError('subscription', subscriptionId);
-    const period = await resolvePeriod(em, sub, opts.periodStart, opts.now ?? new Date());
-
-    const fresh = await this.rollups.freshness(em, sub.id, period.start);
-    let usage: DimensionUsage[];
-    let asOf: Date | string;
-    let source: 'rollups' | 'live';
-    const stored = await this.rollups.stored(em, sub.id, period.start);
-    const storedEvents = stored.reduce((n, r) => n + Number(r.event_count), 0);
-    if ((fresh.dirty || !fresh.computed_at) && storedEvents <= LIVE_ESTIMATE_MAX_EVENTS) {
-      const [now] = await em.execute<{ now: string }[]>('select statement_timestamp() as now');
-      const live = await this.rollups.compute(em, sub.id, period.start);
-      usage = live.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
-      asOf = now.now;
-      source = 'live';
-    } else {
-      usage = stored.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
-      asOf = fresh.computed_at ?? new Date();
-      source = 'rollups';
+    const periodStart = opts.periodStart === undefined ? null : new Date(`${opts.periodStart}T00:00:00.000Z`);
+    const badPeriod = periodStart !== null && Number.isNaN(periodStart.getTime());
+    const grantsSource = this.engine.grantsSource;
+    const inputs = await loadAllowanceInputs(em, {
+      organizationId,
+      customerRef,
+      subscriptionId,
+      // An unusable date is reported after the 404s, as it always was; the epoch stands in meanwhile.
+      periodStart: badPeriod ? new Date(0) : periodStart,
+      now: opts.now ?? new Date(),
+      grantsSql: grantsSource instanceof TableAllowanceGrantsSource ? grantsSource.foldable() : null,
+      liveMaxEvents: LIVE_ESTIMATE_MAX_EVENTS,
+    });
+    if (!inputs.customerId) throw new NotFoundError('customer', customerRef);
+    const sub = inputs.subscription;
+    if (!sub || sub.customerId !== inputs.customerId) throw new NotFoundError('subscription', subscriptionId);
+    if (badPeriod) throw new ValidationError('invalid_value', 'period must be a date YYYY-MM-DD', 'period');
+    const period = inputs.period;
+    if (!period) {
+      if (opts.periodStart !== undefined) throw new UnprocessableError('unknown_period', `subscription ${sub.id} has no billing period starting ${opts.periodStart}`, 'period');
+      throw new UnprocessableError('no_current_period', `subscription ${sub.id} has no billing period yet`, 'period');
     }
+
     let states: AllowanceStates;
     try {
-      states = await this.engine.states(em, sub, period, usage);
+      const terms = await this.engine.periodTerms(em, sub, period, inputs.termsKey!);
+      const grants = inputs.grants ?? (await grantsSource.grants(em, sub, period));
+      states = this.engine.rateTerms(sub, period, terms, toUsage(inputs.live ?? inputs.stored), grants);
     } catch (err) {
       if (err instanceof MoneyError) {
         throw new UnprocessableError('allowance_state_unavailable', `The plan or period cannot be rated: ${err.message}`, undefined, { code: err.code });
@@ -71,10 +77,11 @@ export class AllowanceStateService {
     }
     return {
       subscription_id: sub.id,
-      customer_id: customer.id,
+      customer_id: inputs.customerId,
       period: { start: period.start.toISOString(), end: period.end.toISOString() },
-      as_of: new Date(asOf).toISOString(),
-      source,
+      // Live: the statement's start, which precedes its snapshot (as before: "now", then the recompute).
+      as_of: (inputs.live ? inputs.now : (inputs.computedAt ?? new Date())).toISOString(),
+      source: inputs.live ? 'live' : 'rollups',
       estimate: true,
       ...states,
     };
