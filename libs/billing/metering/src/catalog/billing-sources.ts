@@ -45,7 +45,7 @@ export const BillingSources = {
       [organizationId, subscriptionId],
     );
     if (!rows.length) throw new NotFoundError('subscription', subscriptionId);
-    return toSubscription(rows[0]);
+    return toSubscriptionRow(rows[0]);
   },
 
   /** Without a tenant filter: for jobs, which carry ids that the database produced. */
@@ -55,7 +55,7 @@ export const BillingSources = {
        from subscriptions where id = ?::uuid`,
       [subscriptionId],
     );
-    return rows.length ? toSubscription(rows[0]) : null;
+    return rows.length ? toSubscriptionRow(rows[0]) : null;
   },
 
   /** The period of the subscription containing `at` (half-open), if any. */
@@ -85,7 +85,8 @@ export const BillingSources = {
   },
 };
 
-function toSubscription(r: Record<string, unknown>): SubscriptionRow {
+/** A subscriptions row (snake_case columns, as raw queries return them) as a SubscriptionRow. */
+export function toSubscriptionRow(r: Record<string, unknown>): SubscriptionRow {
   const startedAt = toDate(r.started_at);
   return {
     id: r.id as string,

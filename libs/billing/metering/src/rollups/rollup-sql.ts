@@ -114,7 +114,8 @@ export function rollupResultsCte(pairs: string, opts: { until?: boolean } = {}):
   return `
 target as materialized (
   select s.id as subscription_id, s.organization_id, s.customer_id, s.plan_version_id,
-         bp.period_start, bp.period_end,
+         s.status, s.started_at, s.ends_at, s.billing_anchor, s.seats,
+         bp.period_start, bp.period_end, bp.seq,
          greatest(bp.period_start, s.started_at) as lo,
          least(bp.period_end, coalesce(s.ends_at, 'infinity'::timestamptz)${until}) as hi
   from billing_periods bp
@@ -198,7 +199,9 @@ export const COMPUTE_ROLLUPS_UNTIL_SQL = `with ${rollupResultsCte(PAIRS_BY_KEY, 
  * the invoice lines that point at them. Idempotent: any number of runs give the same rows. Rows are
  * written in key order, so two statements over overlapping pairs (the caller locks pairs; this is
  * the second line of defence) take their row locks in the same order.
- * Parameters: as PAIRS_BY_KEY. One row per pair found: its key, rollups written, events covered.
+ * Parameters: as PAIRS_BY_KEY. One row per pair found: its key, rollups written, events covered,
+ * the subscription and period rows, and — when it covered any event — its usage as now stored
+ * (every rollup with a quantity; the zeroed ones are zero), so the allowance thresholds need no re-read.
  */
 export const RECOMPUTE_ROLLUPS_SQL = `
 with ${rollupResultsCte(PAIRS_BY_KEY)},
@@ -240,7 +243,13 @@ pair_events as (
   select subscription_id, period_start, sum(event_count) as n from results group by 1, 2
 )
 select t.subscription_id, t.period_start, coalesce(w.n, 0) as rollups, coalesce(c.n, 0)::text as covered,
-       (select count(*) from period_state)::int as periods
+       (select count(*) from period_state)::int as periods,
+       t.organization_id, t.customer_id, t.plan_version_id, t.status, t.started_at, t.ends_at, t.billing_anchor, t.seats,
+       t.period_end, t.seq,
+       case when c.n > 0 then
+         (select jsonb_agg(jsonb_build_object('product_key', r.product_key, 'price_key', r.price_key, 'quantity', r.aggregate::text))
+          from results r where r.subscription_id = t.subscription_id and r.period_start = t.period_start)
+       end as usage
 from target t
 left join written w on w.subscription_id = t.subscription_id and w.period_start = t.period_start
 left join pair_events c on c.subscription_id = t.subscription_id and c.period_start = t.period_start

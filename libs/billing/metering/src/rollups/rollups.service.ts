@@ -3,9 +3,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { MoneyError } from '@closebook/money';
 import { OutboxService, ValidationError } from '@closebook/platform';
 import type { StateSegmentAt } from '@closebook/subscriptions';
-import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
+import { thresholdsReached, type DimensionState, type DimensionUsage } from '../allowance/allowance-calculator';
 import { AllowanceEngine } from '../allowance/allowance-engine';
-import { BillingSources, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
+import { toSubscriptionRow, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
 import { COMPUTE_ROLLUPS_SQL, COMPUTE_ROLLUPS_UNTIL_SQL, pairKeys, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
 
 /**
@@ -42,6 +42,25 @@ export interface RecomputeResult {
   /** Whether the dirty mark was cleared (it stays when events arrived during the recompute). */
   cleared: boolean;
   thresholds_emitted: number;
+}
+
+/** A row of RECOMPUTE_ROLLUPS_SQL: the pair, what was written, and the subscription and period as read. */
+interface RecomputedPair {
+  subscription_id: string;
+  period_start: string;
+  rollups: number;
+  covered: string;
+  organization_id: string;
+  customer_id: string;
+  plan_version_id: string;
+  status: string;
+  started_at: string;
+  ends_at: string | null;
+  billing_anchor: unknown;
+  seats: number | null;
+  period_end: string;
+  seq: number | null;
+  usage: { product_key: string; price_key: string; quantity: string }[] | null;
 }
 
 /** A (subscription, billing period) pair, the unit rollups are kept and locked by. */
@@ -317,11 +336,11 @@ export class RollupsService {
        where (subscription_id, period_start) in (select * from unnest(?::uuid[], ?::timestamptz[]))`,
       keys,
     );
-    const rows = await tx.execute<{ subscription_id: string; period_start: string; rollups: number; covered: string }[]>(RECOMPUTE_ROLLUPS_SQL, keys);
+    const rows = await tx.execute<RecomputedPair[]>(RECOMPUTE_ROLLUPS_SQL, keys);
     const written = new Map(rows.map((r) => [pairKey(r), r]));
     // No usage, no threshold: empty periods (the next one, a quiet customer's) skip the allowance rating.
     const emitted = new Map<string, number>();
-    for (const r of rows) if (r.covered !== '0') emitted.set(pairKey(r), await this.thresholdsOf(tx, r.subscription_id, iso(r.period_start)));
+    for (const r of rows) if (r.usage) emitted.set(pairKey(r), await this.thresholdsOf(tx, r));
     // Clear only the mark versions read above (a newer mark means events the recompute may not have
     // seen), locking the rows in key order as ingest upserts them.
     const cleared = new Set<string>();
@@ -345,24 +364,22 @@ export class RollupsService {
     });
   }
 
-  /** Emits the thresholds the pair's stored rollups reached (its terms decide what is included). */
-  private async thresholdsOf(tx: EntityManager, subscriptionId: string, periodStart: string): Promise<number> {
-    const sub = await BillingSources.subscriptionById(tx, subscriptionId);
-    const period = sub ? await BillingSources.periodStarting(tx, subscriptionId, new Date(periodStart)) : null;
-    if (!sub || !period) return 0;
-    return this.emitThresholds(tx, sub, period, await this.engine.terms(tx, subscriptionId, period));
+  /** Emits the thresholds the pair's usage (as just written) reached; its terms decide what is included. */
+  private async thresholdsOf(tx: EntityManager, r: RecomputedPair): Promise<number> {
+    const sub = toSubscriptionRow({ ...r, id: r.subscription_id });
+    const period: PeriodRow = { start: new Date(r.period_start), end: new Date(r.period_end), seq: r.seq == null ? null : Number(r.seq) };
+    const usage = (r.usage ?? []).map((u) => ({ product_key: u.product_key, price_key: u.price_key, quantity: u.quantity }));
+    return this.emitThresholds(tx, sub, period, usage, await this.engine.terms(tx, sub.id, period));
   }
 
   /**
    * `allowance.threshold_reached` once per threshold (80%, 100%) per dimension per period: the
    * outbox dedupe key makes "once" a database guarantee, in the rollup's transaction.
    */
-  private async emitThresholds(tx: EntityManager, sub: SubscriptionRow, period: PeriodRow, terms: StateSegmentAt[]): Promise<number> {
+  private async emitThresholds(tx: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], terms: StateSegmentAt[]): Promise<number> {
     const periodStart = period.start.toISOString();
     let states;
     try {
-      const rollups = await this.stored(tx, sub.id, periodStart);
-      const usage = rollups.map((r) => ({ product_key: r.product_key, price_key: r.price_key, quantity: r.aggregate }));
       states = await this.engine.states(tx, sub, period, usage, terms);
     } catch (err) {
       // A plan the rating core refuses must not stop the rollups; the invoice run reports it.
