@@ -120,6 +120,24 @@ describe('webhooks', () => {
   const countDeliveries = async (messageId: string) =>
     Number((await api.orm.em.fork().execute('select count(*)::int as n from webhook_deliveries where message_id = ?', [messageId]))[0].n);
 
+  it('writes many outbox messages in one statement, each dedupe key once, and says which were new', async () => {
+    const outbox = worker.get(OutboxService);
+    const em = api.orm.em.fork() as EntityManager;
+    const [k1, k2, k3] = [randomUUID(), randomUUID(), randomUUID()];
+    const msg = (dedupeKey: string, n: number) => ({ organizationId: orgA.orgId, type: 'allowance.threshold_reached' as WebhookEventType, payload: { n }, dedupeKey });
+    const first = await em.transactional((tx) => outbox.emitMany(tx, [msg(k1, 1), msg(k2, 2)]));
+    expect([...first].sort()).toEqual([k1, k2].sort());
+    // A repeat writes only the new key; the first payload of a key stays.
+    const second = await em.transactional((tx) => outbox.emitMany(tx, [msg(k1, 10), msg(k3, 3)]));
+    expect([...second]).toEqual([k3]);
+    const rows = await em.execute<{ dedupe_key: string; n: number }[]>(
+      "select dedupe_key, (payload->>'n')::int as n from outbox_messages where organization_id = ? and dedupe_key in (?, ?, ?) order by n",
+      [orgA.orgId, k1, k2, k3],
+    );
+    expect(rows).toEqual([{ dedupe_key: k1, n: 1 }, { dedupe_key: k2, n: 2 }, { dedupe_key: k3, n: 3 }]);
+    expect(await em.transactional((tx) => outbox.emitMany(tx, []))).toEqual(new Set());
+  });
+
   it('refuses a bad URL or an unknown event type with a 400 naming the field', async () => {
     for (const url of ['not a url', 'ftp://example.com/in', 'https://user:secret@example.com/in']) {
       const res = await api.http.post('/v1/webhook-endpoints').set(bearer(orgA.adminKey)).send({ url }).expect(400);

@@ -27,4 +27,22 @@ export class OutboxService {
     );
     return rows.length === 1;
   }
+
+  /**
+   * `emit` for many messages in one statement (same transaction rule, same dedupe). Returns the
+   * dedupe keys that were new; messages without a key are always written.
+   */
+  async emitMany(em: EntityManager, events: readonly OutboxEvent[]): Promise<Set<string>> {
+    if (!events.length) return new Set();
+    const rows = await em.execute<{ dedupe_key: string | null }[]>(
+      `insert into outbox_messages (id, organization_id, type, payload, dedupe_key, created_at)
+       select x.id, x.organization_id, x.type, x.payload, x.dedupe_key, now()
+       from jsonb_to_recordset(?::jsonb) as x(id uuid, organization_id uuid, type text, payload jsonb, dedupe_key text)
+       order by x.organization_id, x.dedupe_key
+       on conflict (organization_id, dedupe_key) do nothing
+       returning dedupe_key`,
+      [JSON.stringify(events.map((e) => ({ id: randomUUID(), organization_id: e.organizationId, type: e.type, payload: e.payload, dedupe_key: e.dedupeKey ?? null })))],
+    );
+    return new Set(rows.map((r) => r.dedupe_key).filter((k): k is string => k !== null));
+  }
 }

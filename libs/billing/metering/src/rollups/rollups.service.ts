@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { MoneyError } from '@closebook/money';
-import { OutboxService, ValidationError } from '@closebook/platform';
+import { OutboxService, ValidationError, type OutboxEvent } from '@closebook/platform';
 import type { StateSegmentAt } from '@closebook/subscriptions';
 import { thresholdsReached, type DimensionState, type DimensionUsage } from '../allowance/allowance-calculator';
 import { AllowanceEngine } from '../allowance/allowance-engine';
@@ -339,8 +339,12 @@ export class RollupsService {
     const rows = await tx.execute<RecomputedPair[]>(RECOMPUTE_ROLLUPS_SQL, keys);
     const written = new Map(rows.map((r) => [pairKey(r), r]));
     // No usage, no threshold: empty periods (the next one, a quiet customer's) skip the allowance rating.
+    const reached: { pair: string; event: OutboxEvent }[] = [];
+    for (const r of rows) if (r.usage) for (const event of await this.thresholdsOf(tx, r)) reached.push({ pair: pairKey(r), event });
+    // Once per threshold: the outbox's dedupe key makes "once" a database guarantee, in this transaction.
+    const fresh = await this.outbox.emitMany(tx, reached.map((x) => x.event));
     const emitted = new Map<string, number>();
-    for (const r of rows) if (r.usage) emitted.set(pairKey(r), await this.thresholdsOf(tx, r));
+    for (const x of reached) if (fresh.has(x.event.dedupeKey!)) emitted.set(x.pair, (emitted.get(x.pair) ?? 0) + 1);
     // Clear only the mark versions read above (a newer mark means events the recompute may not have
     // seen), locking the rows in key order as ingest upserts them.
     const cleared = new Set<string>();
@@ -364,19 +368,19 @@ export class RollupsService {
     });
   }
 
-  /** Emits the thresholds the pair's usage (as just written) reached; its terms decide what is included. */
-  private async thresholdsOf(tx: EntityManager, r: RecomputedPair): Promise<number> {
+  /** The thresholds the pair's usage (as just written) reached, as outbox messages; its terms decide what is included. */
+  private async thresholdsOf(tx: EntityManager, r: RecomputedPair): Promise<OutboxEvent[]> {
     const sub = toSubscriptionRow({ ...r, id: r.subscription_id });
     const period: PeriodRow = { start: new Date(r.period_start), end: new Date(r.period_end), seq: r.seq == null ? null : Number(r.seq) };
     const usage = (r.usage ?? []).map((u) => ({ product_key: u.product_key, price_key: u.price_key, quantity: u.quantity }));
-    return this.emitThresholds(tx, sub, period, usage, await this.engine.terms(tx, sub.id, period));
+    return this.thresholdEvents(tx, sub, period, usage, await this.engine.terms(tx, sub.id, period));
   }
 
   /**
-   * `allowance.threshold_reached` once per threshold (80%, 100%) per dimension per period: the
-   * outbox dedupe key makes "once" a database guarantee, in the rollup's transaction.
+   * `allowance.threshold_reached` for every threshold (80%, 100%) each dimension has reached; the
+   * caller writes them with their dedupe keys, so each is announced once per period.
    */
-  private async emitThresholds(tx: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], terms: StateSegmentAt[]): Promise<number> {
+  private async thresholdEvents(tx: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], terms: StateSegmentAt[]): Promise<OutboxEvent[]> {
     const periodStart = period.start.toISOString();
     let states;
     try {
@@ -385,21 +389,16 @@ export class RollupsService {
       // A plan the rating core refuses must not stop the rollups; the invoice run reports it.
       if (!(err instanceof MoneyError)) throw err;
       this.logger.warn({ err, subscriptionId: sub.id, periodStart }, 'allowance thresholds skipped');
-      return 0;
+      return [];
     }
-    let emitted = 0;
-    for (const d of states.dimensions) {
-      for (const threshold of thresholdsReached(d)) {
-        const ok = await this.outbox.emit(tx, {
-          organizationId: sub.organizationId,
-          type: 'allowance.threshold_reached',
-          dedupeKey: `allowance.threshold_reached:${sub.id}:${periodStart}:${d.product_key}:${d.price_key ?? '-'}:${threshold}`,
-          payload: thresholdPayload(sub, period.start, period.end, d, threshold),
-        });
-        if (ok) emitted++;
-      }
-    }
-    return emitted;
+    return states.dimensions.flatMap((d) =>
+      thresholdsReached(d).map((threshold) => ({
+        organizationId: sub.organizationId,
+        type: 'allowance.threshold_reached' as const,
+        dedupeKey: `allowance.threshold_reached:${sub.id}:${periodStart}:${d.product_key}:${d.price_key ?? '-'}:${threshold}`,
+        payload: thresholdPayload(sub, period.start, period.end, d, threshold),
+      })),
+    );
   }
 }
 
