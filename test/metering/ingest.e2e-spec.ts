@@ -196,6 +196,84 @@ describe('POST /v1/events', () => {
     expect(await stored(t.orgId)).toBe(2000);
   });
 
+  it('stores ids, names and properties with tabs, newlines, backslashes, quotes and non-ASCII exactly (COPY and array encoding)', async () => {
+    const { t, customer } = await setup();
+    const awkward = ['tab\there', 'new\nline\r\n', 'back\\slash\\', 'quote"d', 'comma,{brace}', 'NULL', ' spaced ', 'ünïcødé 🎉', '\\.', 'x\\N'];
+    const events = awkward.map((id, i) => ({
+      ...event(customer, `${id}-${uid()}`, i, { note: id, path: 'C:\\tmp\\x', n: 12.5, ok: true, none: null }),
+      event_name: `name ${id}`,
+    }));
+    const res = await t.send(events).expect(200);
+    expect(res.body).toEqual({ accepted: awkward.length, duplicates: 0, rejected: [] });
+    const rows = await sql<{ event_id: string; event_name: string; properties: Record<string, unknown> }>(
+      api,
+      'select event_id, event_name, properties from usage_events where organization_id = ?',
+      [t.orgId],
+    );
+    const byId = new Map(rows.map((r) => [r.event_id, r]));
+    for (const e of events) expect(byId.get(e.event_id)).toEqual({ event_id: e.event_id, event_name: e.event_name, properties: e.properties });
+    // The keys are the same strings: sending them again makes duplicates only.
+    expect((await t.send(events).expect(200)).body).toEqual({ accepted: 0, duplicates: awkward.length, rejected: [] });
+  });
+
+  it('keeps the microseconds and the zone of a timestamp', async () => {
+    const { t, customer } = await setup();
+    const local = new Date(monthStart(-1).getTime() + 7_200_000).toISOString().replace('.000Z', '.123456+02:00');
+    await t.send([{ ...event(customer, 'micro'), timestamp: local }]).expect(200);
+    const [row] = await sql<{ same: boolean }>(api, 'select ts = ?::timestamptz as same from usage_events where organization_id = ?', [local, t.orgId]);
+    expect(row.same).toBe(true);
+  });
+
+  it('waits for an id another API process is inserting and counts it as a duplicate once that commits', async () => {
+    const { t, customer } = await setup();
+    // Another process's transaction holds the key 'contested', not yet committed.
+    const other = await api.orm.em.getKnex().transaction();
+    try {
+      await other.raw('insert into usage_event_keys (organization_id, event_id, ts) values (?, ?, now())', [t.orgId, 'contested']);
+      const pending = t.send([event(customer, 'before'), event(customer, 'contested'), event(customer, 'after')]).then((r) => r);
+      await new Promise((r) => setTimeout(r, 500));
+      await other.commit();
+      const res = await pending;
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ accepted: 2, duplicates: 1, rejected: [] });
+    } finally {
+      if (!other.isCompleted()) await other.rollback();
+    }
+    const ids = await sql<{ event_id: string }>(api, 'select event_id from usage_events where organization_id = ? order by event_id', [t.orgId]);
+    expect(ids.map((r) => r.event_id)).toEqual(['after', 'before']);
+  });
+
+  it('stores an id itself when the other process inserting it rolls back', async () => {
+    const { t, customer } = await setup();
+    const other = await api.orm.em.getKnex().transaction();
+    await other.raw('insert into usage_event_keys (organization_id, event_id, ts) values (?, ?, now())', [t.orgId, 'abandoned']);
+    const pending = t.send([event(customer, 'abandoned')]).then((r) => r);
+    await new Promise((r) => setTimeout(r, 500));
+    await other.rollback();
+    expect((await pending).body).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    expect(await stored(t.orgId)).toBe(1);
+  });
+
+  it('writes nothing of a batch whose transaction fails: keys, events and dirty marks go together', async () => {
+    const { t, customer } = await setup();
+    await sql(api, 'delete from usage_rollup_dirty where organization_id = ?', [t.orgId]);
+    // A dirty mark that cannot be written (a trigger refusing it) fails the batch after its keys and events.
+    const fn = `ingest_test_refuse_${t.orgId.replace(/-/g, '')}`;
+    await sql(api, `create function ${fn}() returns trigger language plpgsql as $$ begin if new.organization_id = '${t.orgId}' then raise exception 'refused'; end if; return new; end $$`);
+    await sql(api, `create trigger ${fn} before insert on usage_rollup_dirty for each row execute function ${fn}()`);
+    try {
+      await t.send([event(customer, 'atomic-1'), event(customer, 'atomic-2')]).expect(500);
+    } finally {
+      await sql(api, `drop trigger ${fn} on usage_rollup_dirty`);
+      await sql(api, `drop function ${fn}()`);
+    }
+    expect(await stored(t.orgId)).toBe(0);
+    const keys = await sql<{ n: string }>(api, 'select count(*) as n from usage_event_keys where organization_id = ?', [t.orgId]);
+    expect(Number(keys[0].n)).toBe(0);
+    // Sent again, the batch is stored (nothing half-written blocks it).
+    expect((await t.send([event(customer, 'atomic-1'), event(customer, 'atomic-2')]).expect(200)).body.accepted).toBe(2);
+  });
+
   it('replays a retried POST with the same Idempotency-Key', async () => {
     const { t, customer } = await setup();
     const events = [event(customer, 'idem-1'), event(customer, 'idem-2')];
