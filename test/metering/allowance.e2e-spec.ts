@@ -81,7 +81,8 @@ describe('allowance state', () => {
     ]);
   });
 
-  it('SPEC §10: 5 GB per user × 10 users, 80 GB → 30 GB over at $2 = 60.00 (per-seat allowance)', async () => {
+  /** SPEC §10's team plan: $20 per user, 5 GB of storage included per user, $2 per GB over. */
+  async function perSeatStorageTenant() {
     const t = await tenant(api);
     await t.product({ key: 'users', name: 'Users', kind: 'seat', unit: 'user' });
     await t.meter({ key: 'storage', name: 'Storage', event_name: 'storage.used', aggregation: 'sum', property: 'gb', unit: 'GB' });
@@ -89,6 +90,11 @@ describe('allowance state', () => {
       { product_key: 'users', included_seats: 0, price: { model: 'per_unit', unit_amount: '20' } },
       { product_key: 'storage', allowance: '5', allowance_basis: 'per_seat', price: { model: 'per_unit', unit_amount: '2' } },
     ]);
+    return t;
+  }
+
+  it('SPEC §10: 5 GB per user × 10 users, 80 GB → 30 GB over at $2 = 60.00 (per-seat allowance)', async () => {
+    const t = await perSeatStorageTenant();
     const { subscriptionId } = await t.subscribe('team-co', 'team', { seats: 10, started_at: periodStart });
     await send(t, many('team-co', 'storage.used', 32, { gb: '2.5' }));
     await rollUp(api, t.orgId);
@@ -373,13 +379,7 @@ describe('allowance state', () => {
   });
 
   it('never answers from remembered terms after a change: a seat change moves the allowance at once', async () => {
-    const t = await tenant(api);
-    await t.product({ key: 'users', name: 'Users', kind: 'seat', unit: 'user' });
-    await t.meter({ key: 'storage', name: 'Storage', event_name: 'storage.used', aggregation: 'sum', property: 'gb', unit: 'GB' });
-    await t.plan('team', [
-      { product_key: 'users', included_seats: 0, price: { model: 'per_unit', unit_amount: '20' } },
-      { product_key: 'storage', allowance: '5', allowance_basis: 'per_seat', price: { model: 'per_unit', unit_amount: '2' } },
-    ]);
+    const t = await perSeatStorageTenant();
     const { subscriptionId } = await t.subscribe('seats', 'team', { seats: 10, started_at: periodStart });
     await send(t, [{ event_id: uid(), customer_id: 'seats', event_name: 'storage.used', timestamp: new Date(Date.now() - 1000).toISOString(), properties: { gb: '70' } }]);
     await rollUp(api, t.orgId);

@@ -409,7 +409,7 @@ export class DemoRun {
     const lateRows = await ctx.finance.get('/late-usage');
     const [late] = await conn.execute(`select count(*)::int as n, coalesce(sum(amount), 0)::text as amount from late_usage where status = 'open'`);
     this.say(`  late usage awaiting finance (never billed silently): ${late.n} item(s) that would bill ${usd(late.amount)} ${DEMO_CURRENCY}`);
-    for (const l of lateRows.data.slice(0, 3)) this.say(`    ${l.product_key} ${l.price_key || ''} +${l.quantity_delta} → ${l.amount?.amount} ${DEMO_CURRENCY}`);
+    for (const l of lateRows.data.slice(0, 3)) this.say(`    ${l.product_key} ${l.price_key || ''} +${l.quantity_delta} → ${l.amount?.amount} ${DEMO_CURRENCY} (${l.status})`);
     const sample = ctx.customers.find((c) => c.plan === 'team')!;
     const state = await ctx.support.get(`/customers/${sample.externalId}/subscriptions/${ctx.subs.get(sample.externalId)}/allowance-state`);
     this.say(`  allowance state now for ${sample.externalId} (team, ${sample.seats} seats):`);
