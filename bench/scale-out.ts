@@ -28,7 +28,7 @@ import { PeriodEndFlows } from '@closebook/invoicing';
 import { ReconciliationRunsService } from '@closebook/reconciliation';
 import { startChild, stopChild } from './allowance';
 import { buildWorld } from './close';
-import { benchUrl, clearRedisPrefix, fmt, freshDatabase, generateEvents, hostInfo, numberFlags, REDIS_URL, ROOT_URL, seconds } from './lib/fixture';
+import { benchUrl, clearRedisPrefix, fmt, freshDatabase, generateEvents, hostInfo, maintenanceUrl, numberFlags, REDIS_URL, seconds } from './lib/fixture';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -140,7 +140,7 @@ export async function main(argv: string[]) {
     await clearRedisPrefix(`${prefix}_setup`).catch(() => undefined);
   }
   // The same starting state for the second run.
-  const admin = new Client({ connectionString: ROOT_URL });
+  const admin = new Client({ connectionString: maintenanceUrl() });
   await admin.connect();
   try {
     await admin.query('drop database if exists closebook_bench_scale_out_2 with (force)');

@@ -22,6 +22,13 @@ export function benchUrl(name: string): string {
   return u.toString();
 }
 
+/** The server's maintenance database (`postgres`), for CREATE/DROP DATABASE: the project's own may not exist yet. */
+export function maintenanceUrl(): string {
+  const u = new URL(ROOT_URL);
+  u.pathname = '/postgres';
+  return u.toString();
+}
+
 /** Drops and recreates the benchmark's database and applies every migration. */
 export async function freshDatabase(url: string): Promise<void> {
   await dropDatabase(url).catch(() => undefined);
