@@ -41,3 +41,4 @@ export * from './http/pagination';
 export * from './maintenance/maintenance.jobs';
 export * from './webhooks/index';
 export * from './validation/uuid';
+export * from './util/deep-freeze';

@@ -1,11 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { NotFoundError, UnprocessableError } from '@closebook/platform';
+import { deepFreeze, isUuid, NotFoundError, UnprocessableError } from '@closebook/platform';
 import type { RatingPlanVersion } from '@closebook/rating';
 import { Plan } from './entities/plan.entity';
 import { PlanVersion } from './entities/plan-version.entity';
 import { PlanVersionProduct } from './entities/plan-version-product.entity';
 import { Product } from './entities/product.entity';
+
+/** Published plan documents kept in memory per process (a few kB each). */
+const PUBLISHED_DOCUMENTS_KEPT = 2000;
 
 export interface PinnedVersion {
   plan: Plan;
@@ -18,12 +21,31 @@ export interface PinnedVersion {
  */
 @Injectable()
 export class CatalogService {
+  /** Published plan documents by version id (oldest entry forgotten first past the bound). */
+  private readonly published = new Map<string, { organizationId: string; document: RatingPlanVersion }>();
+
   /**
    * The `RatingPlanVersion` document of a plan version: what rating and allowance state read.
    * With `organizationId`, a version of another organization is a 404.
    */
   async ratingPlanVersion(em: EntityManager, planVersionId: string, organizationId?: string): Promise<RatingPlanVersion> {
-    return (await this.planVersionById(em, planVersionId, organizationId)).document;
+    const hit = this.published.get(planVersionId);
+    if (hit && (!organizationId || hit.organizationId === organizationId)) return hit.document;
+    // A plain read, not an entity: the document is read-only here, and a managed entity would have its
+    // whole JSON compared again at every flush of the caller's unit of work (rating flushes several times).
+    const [row] = isUuid(planVersionId)
+      ? await em.execute<{ organization_id: string; status: string; document: RatingPlanVersion }[]>(
+          'select organization_id, status, document from plan_versions where id = ?',
+          [planVersionId],
+        )
+      : [];
+    if (!row || (organizationId && row.organization_id !== organizationId)) throw new NotFoundError('plan version', planVersionId);
+    if (row.status !== 'published') return row.document;
+    // Published versions are frozen by a database trigger: remembered, and frozen here too.
+    if (this.published.size >= PUBLISHED_DOCUMENTS_KEPT) this.published.delete(this.published.keys().next().value as string);
+    const document = deepFreeze(row.document);
+    this.published.set(planVersionId, { organizationId: row.organization_id, document });
+    return document;
   }
 
   async planVersionById(em: EntityManager, planVersionId: string, organizationId?: string): Promise<PlanVersion> {

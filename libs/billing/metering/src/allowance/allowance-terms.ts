@@ -49,17 +49,7 @@ export class Lru<V> {
   }
 }
 
-/**
- * Shared between reads, so frozen: the rating core is pure, and anything that tried to change a
- * remembered document or segment would throw instead of corrupting later answers.
- */
-export function deepFreeze<T>(v: T): T {
-  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
-  }
-  return v;
-}
+export { deepFreeze } from '@closebook/platform';
 
 export const periodTermsKey = (subscriptionId: string, start: Date, end: Date, termsKey: string) =>
   `${subscriptionId}|${start.toISOString()}|${end.toISOString()}|${termsKey}`;
