@@ -228,7 +228,11 @@ export class InvoicesService {
   /** Finalizes rows (ordered per subscription) with `concurrency` subscriptions at a time. */
   private async finalizeInOrder(em: EntityManager, rows: DraftRow[], concurrency: number, now: Date): Promise<Omit<FinalizeManyResult, 'remaining'>> {
     const groups = new Map<string, DraftRow[]>();
-    for (const r of rows) groups.set(r.subscription_id, [...(groups.get(r.subscription_id) ?? []), r]);
+    for (const r of rows) {
+      const group = groups.get(r.subscription_id);
+      if (group) group.push(r);
+      else groups.set(r.subscription_id, [r]);
+    }
     const queue = [...groups.values()];
     const out: Omit<FinalizeManyResult, 'remaining'> = { finalized: 0, unchanged: 0, failed: [] };
     const lane = async () => {
