@@ -24,6 +24,14 @@ export interface CreatedApiKey {
   createdAt: Date;
 }
 
+/** What a request's key says about its caller. */
+export interface AuthenticatedKey {
+  id: string;
+  organizationId: string;
+  role: Role;
+  prefix: string;
+}
+
 @Injectable()
 export class ApiKeysService {
   constructor(private readonly audit: AuditService) {}
@@ -68,11 +76,16 @@ export class ApiKeysService {
     return key;
   }
 
-  /** The active key for a presented secret, or null. */
-  async authenticate(em: EntityManager, plain: string): Promise<ApiKey | null> {
+  /**
+   * The active key for a presented secret, or null. Read as a plain row on every request (not an
+   * entity in the request's unit of work): nothing changes it there, and revocation applies at once.
+   */
+  async authenticate(em: EntityManager, plain: string): Promise<AuthenticatedKey | null> {
     if (!plain.startsWith(KEY_PREFIX) || plain.length > 200) return null;
-    const key = await em.findOne(ApiKey, { keyHash: hashApiKey(plain) });
-    if (!key || key.revokedAt) return null;
-    return key;
+    const [key] = await em.execute<{ id: string; organization_id: string; role: Role; prefix: string }[]>(
+      'select id, organization_id, role, prefix from api_keys where key_hash = ? and revoked_at is null',
+      [hashApiKey(plain)],
+    );
+    return key ? { id: key.id, organizationId: key.organization_id, role: key.role, prefix: key.prefix } : null;
   }
 }
