@@ -17,34 +17,16 @@
  * (from /proc) divided by the reads is the CPU per read. `--sequential-only 1` stops there;
  * `--cpu-prof 1` runs the API under `node --cpu-prof` (profiles in bench/results/cpu-prof/).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { MikroORM } from '@mikro-orm/postgresql';
-import { ApiKeysService, AuditService, buildOrmConfig, loadConfig, OrganizationsService, PLATFORM_ENTITIES } from '@closebook/platform';
 import { Api, benchUrl, clearRedisPrefix, fmt, freshDatabase, generateEvents, hostInfo, numberFlags, REDIS_URL, seconds, seedCatalog, seedSubscriptions, utcMonth } from './lib/fixture';
+import { createOrganization, freePort, HttpClient, startChild, stopChild } from './lib/processes';
 
 const ROOT = join(__dirname, '..', '..');
 const RESULTS = join(ROOT, 'bench', 'results');
 const log = (msg: string) => console.log(`[bench:allowance] ${msg}`);
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-export function startChild(app: 'api' | 'worker', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, join(ROOT, 'scripts', 'start.js'), app], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-}
 
 /** User + system CPU time of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
 function cpuMsOf(pid: number): number {
@@ -54,8 +36,8 @@ function cpuMsOf(pid: number): number {
 }
 
 /** `n` reads one at a time (after one warm-up read of each path): latency percentiles, API CPU per read, sources. */
-async function sequentialReads(port: number, paths: string[], key: string, n: number, apiPid: number) {
-  for (const path of paths.slice(0, 1000)) await send(port, 'GET', path, key);
+async function sequentialReads(http: HttpClient, paths: string[], key: string, n: number, apiPid: number) {
+  for (const path of paths.slice(0, 1000)) await http.raw('GET', path, key);
   const lat: number[] = [];
   const sources: Record<string, number> = {};
   const cpu0 = cpuMsOf(apiPid);
@@ -63,7 +45,7 @@ async function sequentialReads(port: number, paths: string[], key: string, n: nu
   for (let i = 0; i < n; i++) {
     const path = paths[Math.floor(Math.random() * paths.length)];
     const s = performance.now();
-    const r = await send(port, 'GET', path, key);
+    const r = await http.raw('GET', path, key);
     lat.push(performance.now() - s);
     if (r.status !== 200) throw new Error(`allowance-state answered ${r.status}: ${r.text.slice(0, 300)}`);
     const src = /"source":"([a-z]+)"/.exec(r.text)?.[1] ?? 'unknown';
@@ -75,59 +57,8 @@ async function sequentialReads(port: number, paths: string[], key: string, n: nu
   return { reads: n, p50_ms: pct(lat, 0.5), p99_ms: pct(lat, 0.99), api_cpu_ms_per_read: +(cpu / n).toFixed(2), wall_ms_per_read: +(wall / n).toFixed(2), sources, load_avg_1m: hostInfo().load_avg_1m };
 }
 
-export async function stopChild(child: ChildProcess | null) {
-  if (!child || child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-}
-
-export async function waitHealthy(base: string, child: ChildProcess) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`the API exited with code ${child.exitCode}`);
-    try {
-      const res = await fetch(`${base}/health`);
-      if (res.ok) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the API did not become healthy in 60 s');
-}
-
-export async function createOrganization(url: string, name: string): Promise<{ orgId: string; adminKey: string }> {
-  const orm = await MikroORM.init(buildOrmConfig({ databaseUrl: url, poolMax: 2 }, PLATFORM_ENTITIES));
-  try {
-    const audit = new AuditService();
-    const orgs = new OrganizationsService(loadConfig({ ...process.env, DATABASE_URL: url }), audit, new ApiKeysService(audit));
-    const { organization, adminKey } = await orgs.createWithAdminKey(orm.em.fork(), name);
-    return { orgId: organization.id, adminKey: adminKey.apiKey };
-  } finally {
-    await orm.close(true);
-  }
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-
-function send(port: number, method: string, path: string, key: string, body?: Buffer): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method, path, agent, headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json', 'content-length': body.length } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
-
 interface Phase {
-  port: number;
+  http: HttpClient;
   paths: string[];
   support: string;
   ingestKey: string;
@@ -171,7 +102,7 @@ async function loadPhase(p: Phase) {
         inflightReads++;
         const sent = performance.now();
         pending.push(
-          send(p.port, 'GET', path, p.support)
+          p.http.raw('GET', path, p.support)
             .then((r) => {
               const done = performance.now();
               if (r.status !== 200) {
@@ -196,7 +127,7 @@ async function loadPhase(p: Phase) {
         inflightIngest++;
         const sent = performance.now();
         pending.push(
-          send(p.port, 'POST', '/v1/events', p.ingestKey, body)
+          p.http.raw('POST', '/v1/events', p.ingestKey, body)
             .then((r) => {
               ingestLat.push(performance.now() - sent);
               if (r.status !== 200) ingestErrors++;
@@ -251,6 +182,8 @@ export async function main(argv: string[]) {
   await freshDatabase(url);
   await clearRedisPrefix(prefix);
   const port = await freePort();
+  // Many sockets: the load phases keep up to 128 reads and 16 batches in flight.
+  const http = new HttpClient(port, 256);
   const env = { ...process.env, DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: prefix, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production' };
   let api: ChildProcess | null = null;
   let worker: ChildProcess | null = null;
@@ -260,7 +193,7 @@ export async function main(argv: string[]) {
     if (o.cpuProf) mkdirSync(profDir, { recursive: true });
     api = startChild('api', env, o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
     const base = `http://127.0.0.1:${port}/v1`;
-    await waitHealthy(base, api);
+    await http.waitHealthy(api);
     const admin = new Api(base, adminKey);
     const keyOf = async (role: string) => (await admin.post('/api-keys', { role, name: `bench ${role}` })).api_key as string;
     const finance = admin.with(await keyOf('finance'));
@@ -276,7 +209,7 @@ export async function main(argv: string[]) {
     log(`${fmt(o.events)} events generated in ${gen.seconds.toFixed(1)} s`);
     const paths = subscriptions.map((s) => `/v1/customers/${s.customer}/subscriptions/${s.id}/allowance-state`);
     // Every pair is dirty until the worker runs: these answers are recomputed live.
-    const sequentialLive = await sequentialReads(port, paths, support, o.sequential, api.pid!);
+    const sequentialLive = await sequentialReads(http, paths, support, o.sequential, api.pid!);
     log(`one read at a time, pairs dirty: ${JSON.stringify(sequentialLive)}`);
     log('the worker rolls them up…');
     worker = startChild('worker', env);
@@ -290,7 +223,7 @@ export async function main(argv: string[]) {
       await new Promise((r) => setTimeout(r, 1000));
     }
     log(`rollups caught up in ${seconds(t1).toFixed(1)} s (${dirty} pairs still dirty)`);
-    const sequentialStored = await sequentialReads(port, paths, support, o.sequential, api.pid!);
+    const sequentialStored = await sequentialReads(http, paths, support, o.sequential, api.pid!);
     log(`one read at a time, from the rollups: ${JSON.stringify(sequentialStored)}`);
     if (o.sequentialOnly) {
       await pg.end();
@@ -314,9 +247,9 @@ export async function main(argv: string[]) {
     }
 
     // Phase 1: reads alone (a third of the time); phase 2: reads while ingest runs.
-    const readsOnly = await loadPhase({ port, paths, support, ingestKey, bodies: [], rps: o.rps, ingestRate: 0, seconds: Math.max(5, Math.round(o.seconds / 3)) });
+    const readsOnly = await loadPhase({ http, paths, support, ingestKey, bodies: [], rps: o.rps, ingestRate: 0, seconds: Math.max(5, Math.round(o.seconds / 3)) });
     log(`reads alone: ${JSON.stringify(readsOnly.reads)}`);
-    const mixed = await loadPhase({ port, paths, support, ingestKey, bodies, rps: o.rps, ingestRate: o.ingest, seconds: o.seconds });
+    const mixed = await loadPhase({ http, paths, support, ingestKey, bodies, rps: o.rps, ingestRate: o.ingest, seconds: o.seconds });
     log(`reads with ingest: ${JSON.stringify(mixed)}`);
     const version = (await pg.query('show server_version')).rows[0].server_version as string;
     await pg.end();
@@ -344,7 +277,7 @@ export async function main(argv: string[]) {
     log(`wrote bench/results/allowance.json and a line in bench/results/allowance.md:\n${line}`);
     return result;
   } finally {
-    agent.destroy();
+    http.close();
     await stopChild(worker);
     await stopChild(api);
     await clearRedisPrefix(prefix).catch(() => undefined);

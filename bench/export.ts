@@ -11,29 +11,14 @@
  * < 60 s) in bench/results/export.json and as a markdown line in bench/results/export.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import Redis from 'ioredis';
 import { Queue } from 'bullmq';
-import { MikroORM } from '@mikro-orm/postgresql';
-import {
-  ApiKeysService,
-  AppConfig,
-  AuditService,
-  buildOrmConfig,
-  dropDatabase,
-  ensureDatabase,
-  loadConfig,
-  OrganizationsService,
-  PLATFORM_ENTITIES,
-  redisConnection,
-  runMigrations,
-} from '@closebook/platform';
+import { dropDatabase, ensureDatabase, redisConnection, runMigrations } from '@closebook/platform';
+import { clearRedisPrefix, REDIS_URL, runScope } from './lib/fixture';
+import { createOrganization, freePort, HttpClient, startChild, stopChild } from './lib/processes';
 
 interface Options {
   events: number;
@@ -64,78 +49,6 @@ function options(argv: string[]): Options {
     i++;
   }
   return o;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-function request(port: number, method: string, path: string, key: string | null, body?: object): Promise<{ status: number; body: any }> {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
-
-async function expectStatus(p: Promise<{ status: number; body: any }>, status: number, what: string) {
-  const res = await p;
-  if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-async function waitHealthy(port: number, child: ChildProcess) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`the API exited with code ${child.exitCode}`);
-    try {
-      if ((await request(port, 'GET', '/v1/health', null)).status === 200) return;
-    } catch {
-      /* not yet listening */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the API did not become healthy in 60 s');
-}
-
-async function stop(child: ChildProcess | null) {
-  if (!child || child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
 }
 
 async function waitFor(pg: Client, what: string, sql: string, params: unknown[], done: (row: any) => boolean, timeoutS = 900) {
@@ -183,63 +96,44 @@ function runExport(env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: numb
   });
 }
 
-async function createOrganization(url: string): Promise<{ orgId: string; adminKey: string }> {
-  const orm = await MikroORM.init(buildOrmConfig({ databaseUrl: url, poolMax: 2 }, PLATFORM_ENTITIES));
-  try {
-    const config: AppConfig = loadConfig({ ...process.env, DATABASE_URL: url });
-    const audit = new AuditService();
-    const orgs = new OrganizationsService(config, audit, new ApiKeysService(audit));
-    const { organization, adminKey } = await orgs.createWithAdminKey(orm.em.fork(), 'Bench export');
-    return { orgId: organization.id, adminKey: adminKey.apiKey };
-  } finally {
-    await orm.close(true);
-  }
-}
-
 export async function main(argv: string[]) {
   const o = options(argv);
-  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const base = new URL(process.env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/closebook');
-  base.pathname = `/closebook_bench_${runId}`;
-  const url = base.toString();
-  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-  const prefix = `cbbench_${runId}`;
+  const { url, database, prefix } = runScope();
   const exportsDir = mkdtempSync(join(os.tmpdir(), 'cb-bench-export-'));
   const now = new Date();
   const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
   const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   const period = from.toISOString().slice(0, 7);
-  log(`database ${base.pathname.slice(1)}, ${o.events.toLocaleString('en-US')} events of ${period} over ${o.customers} customers`);
+  log(`database ${database}, ${o.events.toLocaleString('en-US')} events of ${period} over ${o.customers} customers`);
   await ensureDatabase(url);
   let api: ChildProcess | null = null;
   let worker: ChildProcess | null = null;
+  let http: HttpClient | null = null;
   const pg = new Client({ connectionString: url });
   try {
     await runMigrations(url);
     await pg.connect();
     const port = await freePort();
-    const env = { ...process.env, DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production', EXPORTS_DIR: exportsDir };
-    const { orgId, adminKey } = await createOrganization(url);
+    const client = new HttpClient(port, 16);
+    http = client;
+    const env = { ...process.env, DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: prefix, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production', EXPORTS_DIR: exportsDir };
+    const { orgId, adminKey } = await createOrganization(url, 'Bench export');
     // Drafts finalize at the first finalize-due run, so the ledger has the invoices' entries.
     await pg.query('update organizations set draft_window_minutes = 0 where id = $1', [orgId]);
 
     // --- catalog, customers, subscriptions through the API
-    api = spawn(process.execPath, [join(ROOT, 'scripts', 'start.js'), 'api'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    await waitHealthy(port, api);
+    api = startChild('api', env);
+    await client.waitHealthy(api);
     const t0 = Date.now();
-    await expectStatus(request(port, 'POST', '/v1/products', adminKey, { key: 'platform_fee', name: 'Platform fee', kind: 'recurring' }), 201, 'product');
-    await expectStatus(request(port, 'POST', '/v1/products', adminKey, { key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } }), 201, 'product');
-    await expectStatus(request(port, 'POST', '/v1/plans', adminKey, { key: 'growth', name: 'Growth', currency: 'USD', interval: 'month' }), 201, 'plan');
-    await expectStatus(
-      request(port, 'POST', '/v1/plans/growth/versions', adminKey, {
-        products: [
-          { product_key: 'platform_fee', price: { model: 'flat', amount: '99' } },
-          { product_key: 'api_calls', allowance: '500', price: { model: 'per_unit', unit_amount: '0.002' } },
-        ],
-      }),
-      201,
-      'plan version',
-    );
+    await client.expect(201, 'product', 'POST', '/v1/products', adminKey, { key: 'platform_fee', name: 'Platform fee', kind: 'recurring' });
+    await client.expect(201, 'product', 'POST', '/v1/products', adminKey, { key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } });
+    await client.expect(201, 'plan', 'POST', '/v1/plans', adminKey, { key: 'growth', name: 'Growth', currency: 'USD', interval: 'month' });
+    await client.expect(201, 'plan version', 'POST', '/v1/plans/growth/versions', adminKey, {
+      products: [
+        { product_key: 'platform_fee', price: { model: 'flat', amount: '99' } },
+        { product_key: 'api_calls', allowance: '500', price: { model: 'per_unit', unit_amount: '0.002' } },
+      ],
+    });
     const started = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() - 1, 1)).toISOString();
     const ids = Array.from({ length: o.customers }, (_, i) => `bench-customer-${String(i).padStart(5, '0')}`);
     let next = 0;
@@ -248,12 +142,12 @@ export async function main(argv: string[]) {
         for (;;) {
           const i = next++;
           if (i >= ids.length) return;
-          await expectStatus(request(port, 'POST', '/v1/customers', adminKey, { external_id: ids[i], name: ids[i], currency: 'USD', tax_rate: i % 3 === 0 ? '0.2' : '0' }), 201, 'customer');
-          await expectStatus(request(port, 'POST', `/v1/customers/${ids[i]}/subscriptions`, adminKey, { plan_key: 'growth', started_at: started }), 201, 'subscription');
+          await client.expect(201, 'customer', 'POST', '/v1/customers', adminKey, { external_id: ids[i], name: ids[i], currency: 'USD', tax_rate: i % 3 === 0 ? '0.2' : '0' });
+          await client.expect(201, 'subscription', 'POST', `/v1/customers/${ids[i]}/subscriptions`, adminKey, { plan_key: 'growth', started_at: started });
         }
       }),
     );
-    await stop(api);
+    await stopChild(api);
     api = null;
     log(`catalog, ${o.customers} customers and subscriptions in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -279,12 +173,12 @@ export async function main(argv: string[]) {
     log(`${o.events.toLocaleString('en-US')} events inserted in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
     // --- rollups, rating and finalization by a worker
-    worker = spawn(process.execPath, [join(ROOT, 'scripts', 'start.js'), 'worker'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    worker = startChild('worker', env);
     t = Date.now();
     await waitFor(pg, 'rollups', 'select count(*)::int as dirty from usage_rollup_dirty where organization_id = $1', [orgId], (r) => r.dirty === 0);
     log(`rollups in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    const billing = new Queue('billing', { connection: redisConnection(redisUrl), prefix });
-    await billing.add('invoicing.period-end', { organization_id: orgId }, { jobId: `bench-period-end-${runId}` });
+    const billing = new Queue('billing', { connection: redisConnection(REDIS_URL), prefix });
+    await billing.add('invoicing.period-end', { organization_id: orgId }, { jobId: `bench-period-end-${prefix}` });
     t = Date.now();
     await waitFor(
       pg,
@@ -294,7 +188,7 @@ export async function main(argv: string[]) {
       (r) => r.n >= o.customers,
     );
     log(`period rated in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    await billing.add('invoicing.finalize-due', {}, { jobId: `bench-finalize-${runId}` });
+    await billing.add('invoicing.finalize-due', {}, { jobId: `bench-finalize-${prefix}` });
     t = Date.now();
     const fin = await waitFor(
       pg,
@@ -306,7 +200,7 @@ export async function main(argv: string[]) {
     ).catch((e: Error) => (log(`finalization incomplete (${e.message}); exporting anyway`), null));
     if (fin) log(`${fin.row.n} invoices finalized in ${fin.seconds.toFixed(1)} s`);
     await billing.close();
-    await stop(worker);
+    await stopChild(worker);
     worker = null;
     await pg.query('vacuum analyze');
 
@@ -367,24 +261,14 @@ export async function main(argv: string[]) {
     log(`wrote bench/results/export.json and a line in bench/results/export.md:\n${line}`);
     return result;
   } finally {
-    await stop(api);
-    await stop(worker);
-    agent.destroy();
+    await stopChild(api);
+    await stopChild(worker);
+    http?.close();
     await pg.end().catch(() => undefined);
     if (!o.keep) {
       await dropDatabase(url).catch((e) => log(`could not drop ${url}: ${e.message}`));
       rmSync(exportsDir, { recursive: true, force: true });
     } else log(`kept ${url} and ${exportsDir}`);
-    const redis = new Redis(redisUrl);
-    try {
-      let cursor = '0';
-      do {
-        const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = nextCursor;
-      } while (cursor !== '0');
-    } finally {
-      redis.disconnect();
-    }
+    await clearRedisPrefix(prefix).catch((e) => log(`could not clear ${prefix}: ${e.message}`));
   }
 }

@@ -8,31 +8,18 @@
  * table with the same unique index, the floor any ingest path pays, and reports events/s for both
  * and their ratio in bench/results/ingest.json and as a markdown line in bench/results/ingest.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import Redis from 'ioredis';
-import { MikroORM } from '@mikro-orm/postgresql';
-import {
-  ApiKeysService,
-  AppConfig,
-  AuditService,
-  buildOrmConfig,
-  dropDatabase,
-  ensureDatabase,
-  loadConfig,
-  OrganizationsService,
-  PLATFORM_ENTITIES,
-  runMigrations,
-} from '@closebook/platform';
+import { dropDatabase, ensureDatabase, runMigrations } from '@closebook/platform';
+import { clearRedisPrefix, REDIS_URL, runScope } from './lib/fixture';
+import { createOrganization, freePort, HttpClient, startChild, stopChild } from './lib/processes';
 
 interface Options {
   events: number;
@@ -64,87 +51,6 @@ function options(argv: string[]): Options {
 }
 
 const log = (msg: string) => console.log(`[bench:ingest] ${msg}`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
-
-let agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-/** A fresh keep-alive pool: the server closes sockets idle for 5 s, and reusing one of those fails with EPIPE. */
-function freshAgent() {
-  agent.destroy();
-  agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-}
-
-function request(port: number, method: string, path: string, key: string | null, body?: Buffer | object): Promise<{ status: number; body: any }> {
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          ...(key ? { authorization: `Bearer ${key}` } : {}),
-          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* not JSON */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
-
-async function expectStatus(p: Promise<{ status: number; body: any }>, status: number, what: string) {
-  const res = await p;
-  if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-function startApi(env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'start.js'), 'api'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-  return child;
-}
-
-async function waitHealthy(port: number, child: ChildProcess) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`the API exited with code ${child.exitCode}`);
-    try {
-      const res = await request(port, 'GET', '/v1/health', null);
-      if (res.status === 200) return;
-    } catch {
-      /* not yet listening */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the API did not become healthy in 60 s');
-}
 
 interface Row {
   event_id: string;
@@ -190,7 +96,7 @@ function makeBatches(o: Options, customers: string[]): { bodies: Buffer[]; uniqu
   return { bodies, unique, sent, duplicates };
 }
 
-async function sendAll(port: number, key: string, bodies: Buffer[], clients: number) {
+async function sendAll(http: HttpClient, key: string, bodies: Buffer[], clients: number) {
   let next = 0;
   const totals = { accepted: 0, duplicates: 0, rejected: 0, requests: 0 };
   const latencies: number[] = [];
@@ -199,7 +105,7 @@ async function sendAll(port: number, key: string, bodies: Buffer[], clients: num
       const i = next++;
       if (i >= bodies.length) return;
       const t0 = process.hrtime.bigint();
-      const res = await request(port, 'POST', '/v1/events', key, bodies[i]);
+      const res = await http.request('POST', '/v1/events', key, bodies[i]);
       latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
       if (res.status !== 200) throw new Error(`batch ${i}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
       totals.accepted += res.body.accepted;
@@ -257,7 +163,7 @@ async function copyBaseline(url: string, orgId: string, rows: Row[], customerIds
  * left; checks that the rollups count every stored event once.
  */
 async function rollupCatchUp(url: string, env: NodeJS.ProcessEnv, orgId: string, expected: number) {
-  const worker = spawn(process.execPath, [join(ROOT, 'scripts', 'start.js'), 'worker'], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const worker = startChild('worker', env);
   const pg = new Client({ connectionString: url });
   await pg.connect();
   const t0 = process.hrtime.bigint();
@@ -281,69 +187,51 @@ async function rollupCatchUp(url: string, env: NodeJS.ProcessEnv, orgId: string,
     return { seconds, pairs: pairs as number, events: events as number };
   } finally {
     await pg.end();
-    worker.kill('SIGTERM');
-    await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once('exit', r)));
-  }
-}
-
-async function createOrganization(url: string): Promise<{ orgId: string; adminKey: string }> {
-  const orm = await MikroORM.init(buildOrmConfig({ databaseUrl: url, poolMax: 2 }, PLATFORM_ENTITIES));
-  try {
-    const config: AppConfig = loadConfig({ ...process.env, DATABASE_URL: url });
-    const audit = new AuditService();
-    const orgs = new OrganizationsService(config, audit, new ApiKeysService(audit));
-    const { organization, adminKey } = await orgs.createWithAdminKey(orm.em.fork(), 'Bench');
-    return { orgId: organization.id, adminKey: adminKey.apiKey };
-  } finally {
-    await orm.close(true);
+    await stopChild(worker);
   }
 }
 
 export async function main(argv: string[]) {
   const o = options(argv);
-  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const base = new URL(process.env.DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/closebook');
-  base.pathname = `/closebook_bench_${runId}`;
-  const url = base.toString();
-  const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-  const prefix = `cbbench_${runId}`;
-  log(`database ${base.pathname.slice(1)}, ${o.events.toLocaleString('en-US')} events in batches of ${o.batch} from ${o.clients} clients, ${o.customers} customers`);
+  const { url, database, prefix } = runScope();
+  log(`database ${database}, ${o.events.toLocaleString('en-US')} events in batches of ${o.batch} from ${o.clients} clients, ${o.customers} customers`);
   await ensureDatabase(url);
   let child: ChildProcess | null = null;
+  let client: HttpClient | null = null;
   try {
     await runMigrations(url);
     const port = await freePort();
-    const env = { ...process.env, DATABASE_URL: url, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+    client = new HttpClient(port);
+    const http = client;
+    const env = { ...process.env, DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: prefix, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production' };
 
     // An organization and its admin key, through the platform's own service (as `cli org create` does).
-    const { orgId, adminKey } = await createOrganization(url);
+    const { orgId, adminKey } = await createOrganization(url, 'Bench');
 
-    child = startApi(env);
-    await waitHealthy(port, child);
-    const ingestKey = (await expectStatus(request(port, 'POST', '/v1/api-keys', adminKey, { role: 'ingest' }), 201, 'ingest key')).api_key as string;
+    child = startChild('api', env);
+    await http.waitHealthy(child);
+    const ingestKey = (await http.expect(201, 'ingest key', 'POST', '/v1/api-keys', adminKey, { role: 'ingest' })).api_key as string;
 
     // Catalog, customers and subscriptions through the API (the dirty-marking join does real work).
-    await expectStatus(request(port, 'POST', '/v1/products', adminKey, { key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } }), 201, 'product');
-    await expectStatus(request(port, 'POST', '/v1/plans', adminKey, { key: 'starter', name: 'Starter', currency: 'USD', interval: 'month' }), 201, 'plan');
-    await expectStatus(
-      request(port, 'POST', '/v1/plans/starter/versions', adminKey, { products: [{ product_key: 'api_calls', allowance: '10000', price: { model: 'per_unit', unit_amount: '0.005' } }] }),
-      201,
-      'plan version',
-    );
+    await http.expect(201, 'product', 'POST', '/v1/products', adminKey, { key: 'api_calls', name: 'API calls', kind: 'metered', unit: 'calls', meter: { event_name: 'api.call', aggregation: 'count' } });
+    await http.expect(201, 'plan', 'POST', '/v1/plans', adminKey, { key: 'starter', name: 'Starter', currency: 'USD', interval: 'month' });
+    await http.expect(201, 'plan version', 'POST', '/v1/plans/starter/versions', adminKey, {
+      products: [{ product_key: 'api_calls', allowance: '10000', price: { model: 'per_unit', unit_amount: '0.005' } }],
+    });
     const customers = Array.from({ length: o.customers }, (_, i) => `bench-customer-${i}`);
     const customerIds = new Map<string, string>();
     const monthAgo = new Date(Date.now() - 40 * 86_400_000).toISOString();
     for (const c of customers) {
-      const body = await expectStatus(request(port, 'POST', '/v1/customers', adminKey, { external_id: c, name: c, currency: 'USD' }), 201, 'customer');
+      const body = await http.expect(201, 'customer', 'POST', '/v1/customers', adminKey, { external_id: c, name: c, currency: 'USD' });
       customerIds.set(c, body.id);
-      await expectStatus(request(port, 'POST', `/v1/customers/${c}/subscriptions`, adminKey, { plan_key: 'starter', started_at: monthAgo }), 201, 'subscription');
+      await http.expect(201, 'subscription', 'POST', `/v1/customers/${c}/subscriptions`, adminKey, { plan_key: 'starter', started_at: monthAgo });
     }
 
     log('generating events…');
     const batches = makeBatches(o, customers);
     log(`${batches.bodies.length} batches, ${(batches.bodies.reduce((n, b) => n + b.length, 0) / 1e6).toFixed(0)} MB of JSON; sending…`);
-    freshAgent();
-    const api = await sendAll(port, ingestKey, batches.bodies, o.clients);
+    http.fresh();
+    const api = await sendAll(http, ingestKey, batches.bodies, o.clients);
     const apiRate = batches.sent / api.seconds;
     log(`API: ${batches.sent.toLocaleString('en-US')} events in ${api.seconds.toFixed(2)} s = ${Math.round(apiRate).toLocaleString('en-US')} events/s (accepted ${api.accepted}, duplicates ${api.duplicates}, rejected ${api.rejected}; p50 ${api.p50_ms} ms, p99 ${api.p99_ms} ms per batch)`);
 
@@ -414,22 +302,9 @@ export async function main(argv: string[]) {
     log(`wrote bench/results/ingest.json and a line in bench/results/ingest.md:\n${line}`);
     return result;
   } finally {
-    if (child) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child!.once('exit', r));
-    }
-    agent.destroy();
+    await stopChild(child);
+    client?.close();
     await dropDatabase(url).catch((e) => log(`could not drop ${url}: ${e.message}`));
-    const redis = new Redis(redisUrl);
-    try {
-      let cursor = '0';
-      do {
-        const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        if (keys.length) await redis.del(...keys);
-        cursor = nextCursor;
-      } while (cursor !== '0');
-    } finally {
-      redis.disconnect();
-    }
+    await clearRedisPrefix(prefix).catch((e) => log(`could not clear ${prefix}: ${e.message}`));
   }
 }

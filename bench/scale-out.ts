@@ -26,7 +26,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { RollupsService } from '@closebook/metering';
 import { PeriodEndFlows } from '@closebook/invoicing';
 import { ReconciliationRunsService } from '@closebook/reconciliation';
-import { startChild, stopChild } from './allowance';
+import { startChild, stopChild } from './lib/processes';
 import { buildWorld } from './close';
 import { benchUrl, clearRedisPrefix, fmt, freshDatabase, generateEvents, hostInfo, maintenanceUrl, numberFlags, REDIS_URL, seconds } from './lib/fixture';
 

@@ -5,6 +5,7 @@
  * and usage events generated set-based (`INSERT … SELECT … generate_series`) straight into
  * `usage_events` — the ingest path has its own benchmark.
  */
+import { randomBytes } from 'node:crypto';
 import { Session } from 'node:inspector';
 import os from 'node:os';
 import { Client } from 'pg';
@@ -20,6 +21,16 @@ export function benchUrl(name: string): string {
   const u = new URL(ROOT_URL);
   u.pathname = `/closebook_bench_${name.replace(/[^a-z0-9_]/gi, '_')}`;
   return u.toString();
+}
+
+/**
+ * A database and a queue prefix of this run's own (`closebook_bench_<run id>`, `cbbench_<run id>`),
+ * for benchmarks that drop them at the end and may run beside another run of themselves.
+ */
+export function runScope(): { url: string; database: string; prefix: string } {
+  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const url = benchUrl(runId);
+  return { url, database: new URL(url).pathname.slice(1), prefix: `cbbench_${runId}` };
 }
 
 /** The server's maintenance database (`postgres`), for CREATE/DROP DATABASE: the project's own may not exist yet. */
