@@ -34,3 +34,5 @@ export type { AllowanceStateView } from './allowance/allowance-state.service';
 export { AllowanceEngine, ALLOWANCE_GRANTS_SOURCE, TableAllowanceGrantsSource } from './allowance/allowance-engine';
 export type { AllowanceGrantsSource } from './allowance/allowance-engine';
 export { MeteringJobs, ROLLUP_SWEEP_EVERY_MS, ATTRIBUTION_SWEEP_EVERY_MS } from './jobs/metering.jobs';
+export { storedRollupsOf, stalePairsOf } from './rollups/stored-rollups';
+export type { StoredRollupRow } from './rollups/stored-rollups';

@@ -453,12 +453,44 @@ export class SubscriptionsService {
 
   /** `segments` and the state at `to` (what the next period starts with), from one read of the changes. */
   async segmentsAndEnd(em: EntityManager, subscriptionId: string, from: Date, to: Date): Promise<{ segments: StateSegmentAt[]; end: SubscriptionStateAt }> {
-    const sub = await em.findOneOrFail(Subscription, { id: subscriptionId });
-    const [addons, changes] = await Promise.all([
-      em.find(SubscriptionAddon, { subscriptionId }),
-      em.find(SubscriptionChange, { subscriptionId, canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } }),
-    ]);
-    return { segments: await this.segmentsOf(em, sub, from, to, addons, changes), end: await this.stateOf(em, sub, to, addons, changes) };
+    const [one] = await this.segmentsAndEndMany(em, [{ subscriptionId, from, to }]);
+    return one;
+  }
+
+  /**
+   * `segmentsAndEnd` of many ranges (a page of period ratings) in three reads whatever their number:
+   * the subscriptions, their add-ons and their changes. Answers in the order asked.
+   */
+  async segmentsAndEndMany(
+    em: EntityManager,
+    ranges: readonly { subscriptionId: string; from: Date; to: Date }[],
+  ): Promise<{ segments: StateSegmentAt[]; end: SubscriptionStateAt }[]> {
+    const ids = [...new Set(ranges.map((r) => r.subscriptionId))];
+    // One after another: a caller's transaction has one connection, which runs one query at a time.
+    const subs = await em.find(Subscription, { id: { $in: ids } });
+    const addons = await em.find(SubscriptionAddon, { subscriptionId: { $in: ids } });
+    const changes = await em.find(SubscriptionChange, { subscriptionId: { $in: ids }, canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } });
+    const byId = new Map(subs.map((s) => [s.id, s]));
+    const grouped = <T extends { subscriptionId: string }>(rows: T[]) => {
+      const m = new Map<string, T[]>();
+      for (const row of rows) {
+        const list = m.get(row.subscriptionId);
+        if (list) list.push(row);
+        else m.set(row.subscriptionId, [row]);
+      }
+      return m;
+    };
+    const addonsOf = grouped(addons);
+    const changesOf = grouped(changes);
+    const out: { segments: StateSegmentAt[]; end: SubscriptionStateAt }[] = [];
+    for (const r of ranges) {
+      const sub = byId.get(r.subscriptionId);
+      if (!sub) throw new NotFoundError('subscription', r.subscriptionId);
+      const a = addonsOf.get(sub.id) ?? [];
+      const c = changesOf.get(sub.id) ?? [];
+      out.push({ segments: await this.segmentsOf(em, sub, r.from, r.to, a, c), end: await this.stateOf(em, sub, r.to, a, c) });
+    }
+    return out;
   }
 
   private async segmentsOf(em: EntityManager, sub: Subscription, from: Date, to: Date, addons: SubscriptionAddon[], changes: SubscriptionChange[]): Promise<StateSegmentAt[]> {

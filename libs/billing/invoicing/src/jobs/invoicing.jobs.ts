@@ -45,21 +45,18 @@ export class InvoicingJobs {
     return this.flows.start(this.em, new Date(), payload.organization_id);
   }
 
-  /** A flow's child: rates a batch of periods, one subscription chain at a time; a period that cannot be rated is reported, never blocks the rest. */
+  /** A flow's child: rates a batch of periods set-based (`rateMany`); a period that cannot be rated is reported, never blocks the rest. */
   @JobHandler('invoicing.rate-batch')
   async rateBatch(payload: JobPayload<'invoicing.rate-batch'>): Promise<BatchResult> {
     const out: BatchResult = { rated: 0, existing: 0, failed: [] };
     const now = new Date();
-    for (const id of payload.billing_period_ids) {
-      try {
-        const res = await this.rating.ratePeriod(this.em.fork(), id, now);
-        if (res.created) out.rated++;
-        else out.existing++;
-      } catch (err) {
-        if (!(err instanceof DomainError)) throw err;
-        out.failed.push({ billing_period_id: id, code: (err.details?.code as string | undefined) ?? err.code, message: err.message });
-        this.logger.warn({ billing_period_id: id, code: err.code, message: err.message }, 'a billing period could not be rated');
-      }
+    for (const res of await this.rating.rateMany(this.em.fork(), payload.billing_period_ids, now)) {
+      if (res.error) {
+        const err = res.error;
+        out.failed.push({ billing_period_id: res.billing_period_id, code: (err.details?.code as string | undefined) ?? err.code, message: err.message });
+        this.logger.warn({ billing_period_id: res.billing_period_id, code: err.code, message: err.message }, 'a billing period could not be rated');
+      } else if (res.created) out.rated++;
+      else out.existing++;
     }
     return out;
   }

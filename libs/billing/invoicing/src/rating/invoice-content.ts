@@ -53,3 +53,6 @@ export function rate<T>(what: string, fn: () => T): T {
 
 /** The current transaction's subscription lock: rating, re-rating, finalizing and transitions of one subscription never interleave. */
 export const SUBSCRIPTION_LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended('invoicing:' || ?::text, 0))`;
+
+/** The same lock on many subscriptions (a `{…}` uuid array), taken in id order so two takers never deadlock. */
+export const SUBSCRIPTIONS_LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended('invoicing:' || s::text, 0))::text from (select distinct s from unnest(?::uuid[]) as x(s) order by s) l`;

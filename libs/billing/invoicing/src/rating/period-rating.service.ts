@@ -1,9 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { dec, formatDecimal } from '@closebook/money';
-import { NotFoundError, OrganizationsService, UnprocessableError } from '@closebook/platform';
+import { DomainError, NotFoundError, OrganizationsService, UnprocessableError } from '@closebook/platform';
 import { CatalogService } from '@closebook/catalog';
-import { RollupsService } from '@closebook/metering';
+import { pairKeys, RollupsService, stalePairsOf, storedRollupsOf } from '@closebook/metering';
 import {
   BillingPeriod,
   Customer,
@@ -30,10 +30,11 @@ import {
 import { Invoice, type StoredRatingInput } from '../entities/invoice.entity';
 import { PendingItem } from '../entities/pending-item.entity';
 import { InvoiceRollup } from '../entities/invoice-rollup.entity';
-import { InvoiceWriter, type LineSource, type RollupSnapshot } from './invoice-writer';
-import { rate, SUBSCRIPTION_LOCK_SQL } from './invoice-content';
+import { InvoiceWriter, type LineSource, type RollupSnapshot, type WriteInvoiceArgs } from './invoice-writer';
+import { rate, SUBSCRIPTION_LOCK_SQL, SUBSCRIPTIONS_LOCK_SQL } from './invoice-content';
 
 const iso = (d: Date) => d.toISOString();
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The inputs of one period rating: what the core rates, what is stored with the invoice, and where lines come from. */
 export interface BuiltPeriodInput {
@@ -47,6 +48,15 @@ export interface RatePeriodResult {
   invoice: Invoice;
   /** False when the invoice existed already (a retried or duplicated job). */
   created: boolean;
+}
+
+/** One period of `rateMany`: its invoice (new or found), or why it was refused. */
+export interface RateManyResult {
+  billing_period_id: string;
+  /** False when the invoice existed already, or on refusal. */
+  created: boolean;
+  invoice_id?: string;
+  error?: DomainError;
 }
 
 export interface UpcomingInvoice {
@@ -74,6 +84,8 @@ export function isDuplicateInvoice(err: unknown): boolean {
  */
 @Injectable()
 export class PeriodRatingService {
+  private readonly logger = new Logger('PeriodRatingService');
+
   constructor(
     private readonly subscriptions: SubscriptionsService,
     private readonly catalog: CatalogService,
@@ -106,6 +118,120 @@ export class PeriodRatingService {
     return result as RatePeriodResult;
   }
 
+  /**
+   * `ratePeriod` of a page of billing periods (a period-end job's batch), set-based: the periods
+   * whose earlier periods are all invoiced (the usual month-end case) are rated in one transaction
+   * holding all their subscriptions' locks, read with a constant number of statements and written
+   * with one INSERT per table. Anything else — an earlier period still to rate, a second period of
+   * the same subscription, or a page that cannot commit — goes through `ratePeriod` one by one, so
+   * the outcome per period is exactly the single path's. A refused period (`DomainError`) is
+   * reported in its result and never stops the others; other errors are thrown.
+   */
+  async rateMany(em: EntityManager, billingPeriodIds: readonly string[], now = new Date()): Promise<RateManyResult[]> {
+    const ids = [...new Set(billingPeriodIds)];
+    const out = new Map<string, RateManyResult>();
+    const valid = ids.filter((id) => UUID_RE.test(id));
+    const rows = valid.length
+      ? await em.execute<{ id: string; subscription_id: string; period_start: Date; period_end: Date; invoiced: boolean; earlier_unrated: boolean }[]>(
+          `select t.id, t.subscription_id, t.period_start, t.period_end,
+                  exists (select 1 from invoices i where i.kind = 'period' and i.billing_period_id = t.id) as invoiced,
+                  exists (select 1 from billing_periods e where e.subscription_id = t.subscription_id and e.seq < t.seq
+                            and not exists (select 1 from invoices i where i.kind = 'period' and i.billing_period_id = e.id)) as earlier_unrated
+           from billing_periods t where t.id = any(?::uuid[])
+           order by t.subscription_id, t.seq`,
+          [`{${valid.join(',')}}`],
+        )
+      : [];
+    const seen = new Set<string>();
+    const page: typeof rows = [];
+    for (const r of rows) {
+      if (r.invoiced || r.earlier_unrated || seen.has(r.subscription_id) || new Date(r.period_end) > now) continue;
+      seen.add(r.subscription_id);
+      page.push(r);
+    }
+    if (page.length) {
+      const rollupsOf = page.map((r) => ({ subscription_id: r.subscription_id, period_start: r.period_start }));
+      const stale = await stalePairsOf(em, rollupsOf);
+      if (stale.length) await this.rollups.recomputeMany(em, stale);
+      try {
+        for (const r of await em.fork().transactional((tx) => this.ratePage(tx, page.map((x) => x.id), now))) out.set(r.billing_period_id, r);
+      } catch (err) {
+        // The page could not commit (a concurrent rating won a period, say): each period goes the single path.
+        this.logger.warn({ err, periods: page.length }, 'a rating page did not commit; rating its periods one by one');
+      }
+    }
+    for (const id of ids) {
+      if (out.has(id)) continue;
+      try {
+        const res = await this.ratePeriod(em.fork(), id, now);
+        out.set(id, { billing_period_id: id, created: res.created, invoice_id: res.invoice.id });
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        out.set(id, { billing_period_id: id, created: false, error: err });
+      }
+    }
+    return ids.map((id) => out.get(id)!);
+  }
+
+  /** Rates ended, chain-ready periods of distinct subscriptions in the caller's transaction (see `rateMany`). */
+  private async ratePage(tx: EntityManager, periodIds: string[], now: Date): Promise<RateManyResult[]> {
+    const periods = await tx.find(BillingPeriod, { id: { $in: periodIds } }, { orderBy: { subscriptionId: 'asc' } });
+    await tx.execute(SUBSCRIPTIONS_LOCK_SQL, [`{${periods.map((p) => p.subscriptionId).join(',')}}`]);
+    const invoiced = new Map(
+      (await tx.find(Invoice, { kind: 'period', billingPeriodId: { $in: periodIds } }, { fields: ['id', 'billingPeriodId'] })).map((i) => [i.billingPeriodId, i.id]),
+    );
+    const results: RateManyResult[] = [];
+    const todo = periods.filter((p) => {
+      const found = invoiced.get(p.id);
+      if (found) results.push({ billing_period_id: p.id, created: false, invoice_id: found });
+      return !found;
+    });
+    const subs = new Map((await tx.find(Subscription, { id: { $in: todo.map((p) => p.subscriptionId) } })).map((s) => [s.id, s]));
+    const items = todo.map((p) => ({ sub: subs.get(p.subscriptionId)!, p }));
+    const built = await this.buildMany(tx, items, { rollups: 'stored' });
+    const windows = new Map<string, number>();
+    for (const orgId of new Set(items.map((i) => i.sub.organizationId))) windows.set(orgId, (await this.orgs.get(tx, orgId)).draftWindowMinutes);
+    const writes: WriteInvoiceArgs[] = [];
+    const written: string[] = [];
+    items.forEach(({ sub, p }, i) => {
+      const b = built[i];
+      let rated: PeriodInvoice;
+      try {
+        rated = rate(`the period ${iso(p.periodStart)} of subscription ${sub.id}`, () => ratePeriodInvoice(b.input));
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        results.push({ billing_period_id: p.id, created: false, error: err });
+        return;
+      }
+      writes.push(this.periodWrite(sub, p, rated, b, now, windows.get(sub.organizationId)!));
+      written.push(p.id);
+    });
+    const invoiceIds = await this.writer.writeMany(tx, writes);
+    written.forEach((id, i) => results.push({ billing_period_id: id, created: true, invoice_id: invoiceIds[i] }));
+    return results;
+  }
+
+  /** What the writer stores for a newly rated period invoice. */
+  private periodWrite(sub: Subscription, p: BillingPeriod, rated: PeriodInvoice, built: BuiltPeriodInput, now: Date, draftWindowMinutes: number): WriteInvoiceArgs {
+    return {
+      organizationId: sub.organizationId,
+      customerId: sub.customerId,
+      subscriptionId: sub.id,
+      kind: 'period',
+      billingPeriodId: p.id,
+      sourceKey: `period:${p.id}`,
+      rated,
+      now,
+      draftWindowMinutes,
+      sourceOf: (l) => sourceOf(l, built.sources),
+      ratingInput: built.stored,
+      allowance: rated.allowance,
+      rollups: built.rollups,
+      ledger: rated.allowance_ledger,
+      carriedIn: built.input.grants,
+    };
+  }
+
   private async rateOne(em: EntityManager, p: BillingPeriod, now: Date): Promise<RatePeriodResult> {
     // Each child refreshes the rollups it rates (metering's recompute, its own transaction).
     await this.rollups.ensureFresh(em, p.subscriptionId, p.periodStart);
@@ -118,23 +244,7 @@ export class PeriodRatingService {
         const built = await this.build(tx, sub, p, { rollups: 'stored' });
         const rated = rate(`the period ${iso(p.periodStart)} of subscription ${sub.id}`, () => ratePeriodInvoice(built.input));
         const org = await this.orgs.get(tx, sub.organizationId);
-        const invoice = await this.writer.write(tx, {
-          organizationId: sub.organizationId,
-          customerId: sub.customerId,
-          subscriptionId: sub.id,
-          kind: 'period',
-          billingPeriodId: p.id,
-          sourceKey: `period:${p.id}`,
-          rated,
-          now,
-          draftWindowMinutes: org.draftWindowMinutes,
-          sourceOf: (l) => sourceOf(l, built.sources),
-          ratingInput: built.stored,
-          allowance: rated.allowance,
-          rollups: built.rollups,
-          ledger: rated.allowance_ledger,
-          carriedIn: built.input.grants,
-        });
+        const invoice = await this.writer.write(tx, this.periodWrite(sub, p, rated, built, now, org.draftWindowMinutes));
         return { invoice, created: true };
       });
     } catch (err) {
@@ -238,83 +348,114 @@ export class PeriodRatingService {
 
   /** Assembles the rating input of period `p` (see the class comment). */
   async build(em: EntityManager, sub: Subscription, p: BillingPeriod, opts: { rollups: 'stored' | 'live' }): Promise<BuiltPeriodInput> {
-    const customer = await em.findOneOrFail(Customer, { id: sub.customerId });
-    const docs = new Map<string, RatingPlanVersion>();
-    const doc = async (id: string) => {
-      if (!docs.has(id)) docs.set(id, await this.catalog.ratingPlanVersion(em, id));
-      return docs.get(id)!;
-    };
-    const { segments: segs, end } = await this.subscriptions.segmentsAndEnd(em, sub.id, p.periodStart, p.periodEnd);
-    const segments: StateSegment[] = [];
-    for (const s of segs) {
-      const planChange = s.changes.find((c) => c.kind === 'plan');
-      segments.push({
-        ...toRatingState(await doc(s.state.planVersionId), s.state.seats, s.state.addons),
-        from: iso(s.from),
-        ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
-      });
-    }
-    const renews = !(sub.endsAt && serviceEndBoundary(sub.endsAt) <= p.periodEnd);
-    let next: PeriodInvoiceInput['next'];
-    if (renews) next = toRatingState(await doc(end.planVersionId), end.seats, end.addons);
-    const rollups =
-      opts.rollups === 'stored'
-        ? await this.storedRollups(em, sub.id, p.periodStart)
-        : (await this.rollups.compute(em, sub.id, p.periodStart)).map((r) => ({ ...r, id: '' }));
-    const grants = await this.carriedGrants(em, sub.id, p.periodStart);
-    const sources = new Map<string, LineSource>();
+    const [built] = await this.buildMany(em, [{ sub, p }], opts);
+    return built;
+  }
 
-    const charges = await em.find(
-      OnDemandCharge,
-      { subscriptionId: sub.id, date: { $lt: p.periodEnd } },
-      { orderBy: { date: 'asc', id: 'asc' } },
+  /**
+   * `build` of many periods (of distinct subscriptions) with one read per kind of input whatever
+   * their number: customers, states (subscriptions, add-ons, changes), rollups, carried grants,
+   * on-demand charges and pending items, and which of those some invoice already bills.
+   */
+  async buildMany(em: EntityManager, items: readonly { sub: Subscription; p: BillingPeriod }[], opts: { rollups: 'stored' | 'live' }): Promise<BuiltPeriodInput[]> {
+    if (!items.length) return [];
+    const subIds = [...new Set(items.map((i) => i.sub.id))];
+    const latestEnd = new Date(Math.max(...items.map((i) => i.p.periodEnd.getTime())));
+    const pairs = items.map(({ sub, p }) => ({ subscription_id: sub.id, period_start: p.periodStart }));
+    // One after another: in a transaction they share one connection, which runs one query at a time.
+    const customers = await em.find(Customer, { id: { $in: [...new Set(items.map((i) => i.sub.customerId))] } });
+    const states = await this.subscriptions.segmentsAndEndMany(em, items.map(({ sub, p }) => ({ subscriptionId: sub.id, from: p.periodStart, to: p.periodEnd })));
+    const grants = await this.carriedGrantsMany(em, pairs);
+    const charges = await em.find(OnDemandCharge, { subscriptionId: { $in: subIds }, date: { $lt: latestEnd } }, { orderBy: { date: 'asc', id: 'asc' } });
+    const pending = await em.find(
+      PendingItem,
+      { subscriptionId: { $in: subIds }, billableFrom: { $lt: latestEnd } },
+      { orderBy: { billableFrom: 'asc', sourceId: 'asc', createdAt: 'asc', id: 'asc' } },
     );
-    const billed = await this.billedSources(em, 'on_demand_charge', charges.map((c) => c.id));
-    const onDemand: RatingCharge[] = [];
-    for (const c of charges) {
-      if (billed.has(c.id)) continue;
-      onDemand.push({ charge_id: c.id, description: c.description, quantity: c.quantity, unit_amount: c.unitAmount, date: iso(c.date), ...(c.productKey ? { product_key: c.productKey } : {}) });
-      sources.set(`on_demand:${c.id}`, { type: 'on_demand_charge', id: c.id });
+    const rollups = new Map<string, { id: string; product_key: string; price_key: string; event_count: string; aggregate: string; digest: string }[]>();
+    if (opts.rollups === 'stored') {
+      for (const [k, rows] of groupBy(await storedRollupsOf(em, pairs), (r) => pairId(r.subscription_id, r.period_start))) rollups.set(k, rows);
+    } else {
+      for (const { sub, p } of items) rollups.set(pairId(sub.id, p.periodStart), (await this.rollups.compute(em, sub.id, p.periodStart)).map((r) => ({ ...r, id: '' })));
     }
+    const billedCharges = await this.billedSources(em, 'on_demand_charge', charges.map((c) => c.id));
+    const billedItems = await this.billedSources(em, 'pending_item', pending.map((i) => i.id));
+    const customerById = new Map(customers.map((c) => [c.id, c]));
+    const chargesOf = groupBy(charges, (c) => c.subscriptionId);
+    const pendingOf = groupBy(pending, (i) => i.subscriptionId);
     // In the order their changes took effect; within one change, as the rating core produced them (credits first).
     const rank = (i: PendingItem) => (i.kind === 'deferred_line' && (i.payload as RatedLine).type === 'proration_credit' ? 0 : 1);
-    const pending = (await em.find(PendingItem, { subscriptionId: sub.id, billableFrom: { $lt: p.periodEnd } }, { orderBy: { billableFrom: 'asc', sourceId: 'asc', createdAt: 'asc', id: 'asc' } })).sort(
-      (a, b) => a.billableFrom.getTime() - b.billableFrom.getTime() || (a.sourceId < b.sourceId ? -1 : a.sourceId > b.sourceId ? 1 : 0) || rank(a) - rank(b),
-    );
-    const billedItems = await this.billedSources(em, 'pending_item', pending.map((i) => i.id));
-    const deferred: RatedLine[] = [];
-    const adjustments: AdjustmentInput[] = [];
-    const credits: CreditInput[] = [];
-    for (const item of pending) {
-      if (billedItems.has(item.id)) continue;
-      if (item.kind === 'deferred_line') {
-        const line = item.payload as RatedLine;
-        deferred.push(line);
-        sources.set(line.line_key, { type: 'pending_item', id: item.id });
-      } else if (item.kind === 'adjustment') {
-        adjustments.push({ ...(item.payload as AdjustmentInput), adjustment_id: item.id });
-        sources.set(`adjustment:${item.id}`, { type: 'pending_item', id: item.id });
-      } else {
-        credits.push({ ...(item.payload as CreditInput), credit_id: item.id });
-        sources.set(`credit:${item.id}`, { type: 'pending_item', id: item.id });
+    const inChangeOrder = (a: PendingItem, b: PendingItem) =>
+      a.billableFrom.getTime() - b.billableFrom.getTime() || (a.sourceId < b.sourceId ? -1 : a.sourceId > b.sourceId ? 1 : 0) || rank(a) - rank(b);
+
+    const out: BuiltPeriodInput[] = [];
+    for (const [i, { sub, p }] of items.entries()) {
+      const customer = customerById.get(sub.customerId);
+      if (!customer) throw new NotFoundError('customer', sub.customerId);
+      const { segments: segs, end } = states[i];
+      const segments: StateSegment[] = [];
+      for (const seg of segs) {
+        const planChange = seg.changes.find((c) => c.kind === 'plan');
+        segments.push({
+          ...toRatingState(await this.catalog.ratingPlanVersion(em, seg.state.planVersionId), seg.state.seats, seg.state.addons),
+          from: iso(seg.from),
+          ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
+        });
       }
+      const renews = !(sub.endsAt && serviceEndBoundary(sub.endsAt) <= p.periodEnd);
+      let next: PeriodInvoiceInput['next'];
+      if (renews) next = toRatingState(await this.catalog.ratingPlanVersion(em, end.planVersionId), end.seats, end.addons);
+      const periodRollups: RollupSnapshot[] = (rollups.get(pairId(sub.id, p.periodStart)) ?? []).map((r) => ({
+        id: r.id,
+        product_key: r.product_key,
+        price_key: r.price_key,
+        event_count: r.event_count,
+        aggregate: r.aggregate,
+        digest: r.digest,
+      }));
+      const sources = new Map<string, LineSource>();
+      const onDemand: RatingCharge[] = [];
+      for (const c of chargesOf.get(sub.id) ?? []) {
+        if (c.date >= p.periodEnd || billedCharges.has(c.id)) continue;
+        onDemand.push({ charge_id: c.id, description: c.description, quantity: c.quantity, unit_amount: c.unitAmount, date: iso(c.date), ...(c.productKey ? { product_key: c.productKey } : {}) });
+        sources.set(`on_demand:${c.id}`, { type: 'on_demand_charge', id: c.id });
+      }
+      const deferred: RatedLine[] = [];
+      const adjustments: AdjustmentInput[] = [];
+      const credits: CreditInput[] = [];
+      for (const item of [...(pendingOf.get(sub.id) ?? [])].sort(inChangeOrder)) {
+        if (item.billableFrom >= p.periodEnd || billedItems.has(item.id)) continue;
+        if (item.kind === 'deferred_line') {
+          const line = item.payload as RatedLine;
+          deferred.push(line);
+          sources.set(line.line_key, { type: 'pending_item', id: item.id });
+        } else if (item.kind === 'adjustment') {
+          adjustments.push({ ...(item.payload as AdjustmentInput), adjustment_id: item.id });
+          sources.set(`adjustment:${item.id}`, { type: 'pending_item', id: item.id });
+        } else {
+          credits.push({ ...(item.payload as CreditInput), credit_id: item.id });
+          sources.set(`credit:${item.id}`, { type: 'pending_item', id: item.id });
+        }
+      }
+      const carried = grants.get(pairId(sub.id, p.periodStart)) ?? [];
+      const stored: StoredRatingInput = {
+        subscription_id: sub.id,
+        subscription_start: iso(sub.startedAt),
+        anchor_day: sub.billingAnchor,
+        period: { start: iso(p.periodStart), end: iso(p.periodEnd) },
+        segments,
+        renews,
+        ...(next ? { next } : {}),
+        grants: carried,
+        on_demand: onDemand,
+        adjustments,
+        credits,
+        deferred_lines: deferred,
+        tax_rate: taxRateOf(customer),
+      };
+      out.push({ input: { ...stored, usage: usageOf(periodRollups) }, stored, rollups: periodRollups, sources });
     }
-    const stored: StoredRatingInput = {
-      subscription_id: sub.id,
-      subscription_start: iso(sub.startedAt),
-      anchor_day: sub.billingAnchor,
-      period: { start: iso(p.periodStart), end: iso(p.periodEnd) },
-      segments,
-      renews,
-      ...(next ? { next } : {}),
-      grants,
-      on_demand: onDemand,
-      adjustments,
-      credits,
-      deferred_lines: deferred,
-      tax_rate: taxRateOf(customer),
-    };
-    return { input: { ...stored, usage: usageOf(rollups) }, stored, rollups, sources };
+    return out;
   }
 
   /** The stored rollups of a (subscription, period), as the snapshot shape. */
@@ -334,16 +475,27 @@ export class PeriodRatingService {
    * ledger recorded drawn from them in earlier periods.
    */
   async carriedGrants(em: EntityManager, subscriptionId: string, periodStart: Date): Promise<AllowanceGrant[]> {
-    const rows = await em.execute<{ grant: AllowanceGrant; drawn_before: string }[]>(
-      `select g."grant",
+    return (await this.carriedGrantsMany(em, [{ subscription_id: subscriptionId, period_start: periodStart }])).get(pairId(subscriptionId, periodStart)) ?? [];
+  }
+
+  /** `carriedGrants` of many (subscription, period start) pairs in one read, by `pairId`. */
+  private async carriedGrantsMany(em: EntityManager, pairs: readonly { subscription_id: string; period_start: Date }[]): Promise<Map<string, AllowanceGrant[]>> {
+    const rows = await em.execute<{ subscription_id: string; period_start: Date; grant: AllowanceGrant; drawn_before: string }[]>(
+      `select p.subscription_id, p.period_start, g."grant",
               (select coalesce(sum(d.drawn), 0) from allowance_drawdowns d
-                where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < ?)::text as drawn_before
-       from allowance_grants g
-       where g.subscription_id = ? and g.kind = 'rollover' and g.granted_in_period <= ? and g.expires_after_period >= ?
-       order by g.grant_id`,
-      [iso(periodStart), subscriptionId, iso(periodStart), iso(periodStart)],
+                where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < p.period_start)::text as drawn_before
+       from unnest(?::uuid[], ?::timestamptz[]) as p(subscription_id, period_start)
+       join allowance_grants g on g.subscription_id = p.subscription_id and g.kind = 'rollover'
+                              and g.granted_in_period <= p.period_start and g.expires_after_period >= p.period_start
+       order by p.subscription_id, p.period_start, g.grant_id`,
+      pairKeys(pairs),
     );
-    return rows.map((r) => ({ ...r.grant, drawn_before: formatDecimal(dec(r.drawn_before)) }));
+    const out = new Map<string, AllowanceGrant[]>();
+    for (const r of rows) {
+      const key = pairId(r.subscription_id, r.period_start);
+      out.set(key, [...(out.get(key) ?? []), { ...r.grant, drawn_before: formatDecimal(dec(r.drawn_before)) }]);
+    }
+    return out;
   }
 
   /** Which of `ids` some invoice line already bills. */
@@ -386,6 +538,22 @@ export function usageOf(rollups: { product_key: string; price_key: string; aggre
 /** The customer's tax rate for rating: null (no tax line) when it is 0. */
 export function taxRateOf(customer: Customer): string | null {
   return dec(customer.taxRate).gt(0) ? formatDecimal(dec(customer.taxRate)) : null;
+}
+
+/** A (subscription, period start) key, whatever form the instant comes in. */
+function pairId(subscriptionId: string, periodStart: Date | string): string {
+  return `${subscriptionId}|${new Date(periodStart).toISOString()}`;
+}
+
+function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const row of rows) {
+    const k = key(row);
+    const list = out.get(k);
+    if (list) list.push(row);
+    else out.set(k, [row]);
+  }
+  return out;
 }
 
 function sourceOf(l: RatedLine, sources: Map<string, LineSource>): LineSource | null {
