@@ -68,6 +68,9 @@ export interface ResultsQuery {
 /** Failing results sent to ExceptionsService per call (its cap counts new items per call). */
 const EXCEPTION_PAGE = 5000;
 
+
+/** Checks run at once by `runNow`: each is one long statement or page loop, so two keep both cores of a small box busy. */
+export const RUN_NOW_LANES = 2;
 @Injectable()
 export class ReconciliationRunsService {
   private readonly logger = new Logger('ReconciliationRuns');
@@ -93,17 +96,26 @@ export class ReconciliationRunsService {
     return run;
   }
 
-  /** Runs every requested check inline, then finishes the run: the same code the flow runs. */
-  async runNow(em: EntityManager, organizationId: string, period: string, opts: Partial<StartOptions> = {}): Promise<ReconciliationRun> {
+  /**
+   * Runs every requested check inline, then finishes the run: the same code the flow runs, and like
+   * the flow's children the checks run side by side (`lanes` at a time, each on its own connection),
+   * taken in run order so the two that read the month's raw events and lines start first.
+   */
+  async runNow(em: EntityManager, organizationId: string, period: string, opts: Partial<StartOptions> & { lanes?: number } = {}): Promise<ReconciliationRun> {
     const run = await this.create(em, organizationId, period, { checks: opts.checks, startedBy: opts.startedBy ?? 'system:inline' });
-    for (const key of run.checks as CheckKey[]) {
-      try {
-        await this.runCheck(em, run.id, key);
-      } catch (err) {
-        this.logger.error({ err, run_id: run.id, check: key }, 'reconciliation check failed');
-        await this.recordCheckError(em, run.id, key, err);
+    const queue = [...(run.checks as CheckKey[])];
+    const lane = async () => {
+      for (let key = queue.shift(); key; key = queue.shift()) {
+        const own = em.fork();
+        try {
+          await this.runCheck(own, run.id, key);
+        } catch (err) {
+          this.logger.error({ err, run_id: run.id, check: key }, 'reconciliation check failed');
+          await this.recordCheckError(own, run.id, key, err);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, opts.lanes ?? RUN_NOW_LANES) }, lane));
     return this.finish(em, run.id);
   }
 
