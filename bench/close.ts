@@ -11,7 +11,7 @@
  *   rating         InvoicingJobs.rateBatch over batches of 200 ended periods, 4 at a time (what the
  *                  period-end flow's children run with WORKER_CONCURRENCY=4)
  *   finalization   InvoicesService.finalizeDue until no draft is left (ledger posting is inside it:
- *                  its share is timed by wrapping LedgerPostingHook.invoiceFinalized)
+ *                  its share is timed by wrapping LedgerPostingHook.invoicesFinalized)
  *   month-end      CloseService.monthEnd (revenue recognition, usage accruals, late usage)
  *   reconciliation ReconciliationRunsService.runNow — all six checks (per-check times from the capture)
  *
@@ -182,16 +182,17 @@ export async function main(argv: string[]) {
 
     // 3. Finalization, ledger posting inside.
     const hook = app(w).get(LedgerPostingHook, { strict: false });
-    const original = hook.invoiceFinalized.bind(hook);
+    // Every finalization posts through the set-based hook (one invoice is a set of one).
+    const original = hook.invoicesFinalized.bind(hook);
     let postingNs = 0n;
     let posted = 0;
-    hook.invoiceFinalized = async (...args: Parameters<typeof original>) => {
+    hook.invoicesFinalized = async (...args: Parameters<typeof original>) => {
       const t0 = process.hrtime.bigint();
       try {
         return await original(...args);
       } finally {
         postingNs += process.hrtime.bigint() - t0;
-        posted++;
+        posted += args[1].length;
       }
     };
     const invoices = app(w).get(InvoicesService, { strict: false });
@@ -207,7 +208,7 @@ export async function main(argv: string[]) {
       const [{ entries }] = await conn.execute(`select count(*)::int as entries from journal_entries where organization_id = ? and source_type = 'invoice'`, [w.orgId]);
       return { finalized, failed, invoice_entries: entries, posting_hook_s: +(Number(postingNs) / 1e9).toFixed(2), posting_hook_calls: posted };
     });
-    hook.invoiceFinalized = original;
+    hook.invoicesFinalized = original;
     const postingShare = Number(postingNs) / 1e9 / fin.seconds;
 
     // 4. Month-end ledger work.

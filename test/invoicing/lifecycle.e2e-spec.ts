@@ -3,7 +3,7 @@
 // finalizing once, database immutability, credit notes, payments, the upcoming invoice, roles.
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { InvoicesService, InvoicingJobs, LateUsageService, PeriodRatingService, type Invoice } from '@closebook/invoicing';
+import { InvoicingEvents, InvoicingJobs, LateUsageService, PeriodRatingService, type Invoice, type InvoicingPostingHook } from '@closebook/invoicing';
 import { UnprocessableError } from '@closebook/platform';
 import { Money } from '@closebook/money';
 import { replayLine, type Step } from '@closebook/rating';
@@ -284,23 +284,26 @@ describe('invoice lifecycle', () => {
     const first = (await t.post('/v1/invoices/finalize', { through, limit: 2 }).expect(200)).body;
     expect(first).toEqual({ finalized: 2, unchanged: 0, failed: [], remaining: 4 });
     // One draft is refused (whatever the reason): the others are finalized, its subscription's later draft waits.
-    const svc = api.app.get(InvoicesService);
     const [refused] = await sql<{ id: string; subscription_id: string }>(
       api,
       "select id, subscription_id from invoices where organization_id = ? and status = 'draft' and kind = 'opening' order by subscription_id limit 1",
       [t.orgId],
     );
-    const original = svc.finalize.bind(svc);
-    const spy = jest.spyOn(svc, 'finalize').mockImplementation(async (e, org, id, now) => {
-      if (id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
-      return original(e, org, id, now);
-    });
+    // A posting hook refusing it (inside the transition's transaction): its chunk rolls back and is
+    // finalized again one invoice at a time, so only that draft fails.
+    const refuse: InvoicingPostingHook = {
+      async invoiceFinalized(_tx, invoice) {
+        if (invoice.id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
+      },
+    };
+    const events = api.app.get(InvoicingEvents);
+    events.register(refuse);
     try {
       const second = (await t.post('/v1/invoices/finalize', { through }).expect(200)).body;
       expect(second).toEqual({ finalized: 2, unchanged: 0, failed: [{ invoice_id: refused.id, code: 'refused_by_test', message: 'refused by the test' }], remaining: 2 });
       expect((await t.invoices(`&subscription=${refused.subscription_id}&status=draft`)).length).toBe(3);
     } finally {
-      spy.mockRestore();
+      events.unregister(refuse);
     }
     // Then everything through now, in one call.
     const all = (await t.post('/v1/invoices/finalize', {}).expect(200)).body;

@@ -206,6 +206,50 @@ describe('LedgerService against PostgreSQL', () => {
     expect((await reports.accountBalance(em(), org, 'USD', ACCOUNTS.UNBILLED_RECEIVABLES, { asOf: '2025-09-30' })).format()).toBe('40.00');
   });
 
+  it('reverses many entries and accruals at once exactly as one by one; a bad one fails the call', async () => {
+    const org = randomUUID();
+    const customer = randomUUID();
+    const [a, b, c] = await ledger.postMany(em(), [invoice(org, customer, { date: '2025-05-31' }), invoice(org, customer, { date: '2025-05-31' }), invoice(org, customer, { date: '2025-05-31' })]);
+    const first = await ledger.reverse(em(), { organizationId: org, entryId: a.id, date: '2025-06-02', reason: 'one' });
+    const many = await ledger.reverseMany(em(), [
+      { organizationId: org, entryId: a.id, date: '2025-06-03', reason: 'again' },
+      { organizationId: org, entryId: b.id, date: '2025-06-03', reason: 'two' },
+      { organizationId: org, entryId: c.id, date: '2025-06-04', reason: 'three' },
+    ]);
+    expect(many.map((r) => [r.id === first.id, r.created, r.key, r.date])).toEqual([
+      [true, false, `reversal:${a.id}`, '2025-06-02'],
+      [false, true, `reversal:${b.id}`, '2025-06-03'],
+      [false, true, `reversal:${c.id}`, '2025-06-04'],
+    ]);
+    expect(many[2].lines.map((l) => [l.accountCode, l.debit, l.credit])).toEqual(c.lines.map((l) => [l.accountCode, l.credit, l.debit]));
+    const audit = await em().execute<{ n: number }[]>(`select count(*)::int as n from audit_log where organization_id = ? and action = 'ledger.entry.reversed'`, [org]);
+    expect(audit[0].n).toBe(3);
+    // One refused reversal (dated before its entry) writes none of them.
+    const [d, e] = await ledger.postMany(em(), [invoice(org, customer, { date: '2025-07-31' }), invoice(org, customer, { date: '2025-05-31' })]);
+    await expect(
+      ledger.reverseMany(em(), [
+        { organizationId: org, entryId: e.id, date: '2025-06-10', reason: 'fine' },
+        { organizationId: org, entryId: d.id, date: '2025-07-01', reason: 'too early' },
+      ]),
+    ).rejects.toMatchObject({ code: 'reversal_before_original' });
+    expect(await ledger.findByKey(em(), org, `reversal:${e.id}`)).toBeNull();
+    // Accruals: found ones reversed, unknown keys null, in input order.
+    for (const k of ['usage:p1:2025-05', 'usage:p2:2025-05']) {
+      await ledger.accrue(em(), { organizationId: org, key: k, date: '2025-05-31', amount: Money.of('5.00', 'USD'), party: customer });
+    }
+    const reversed = await ledger.reverseAccruals(em(), [
+      { organizationId: org, key: 'usage:p2:2025-05', date: '2025-06-05' },
+      { organizationId: org, key: 'never', date: '2025-06-05' },
+      { organizationId: org, key: 'usage:p1:2025-05', date: '2025-06-05', reason: 'usage invoiced on INV-1' },
+    ]);
+    expect(reversed.map((r) => r && [r.created, r.description])).toEqual([
+      [true, 'Reversal of "Unbilled usage accrued at month end (usage:p2:2025-05)": usage invoiced'],
+      null,
+      [true, 'Reversal of "Unbilled usage accrued at month end (usage:p1:2025-05)": usage invoiced on INV-1'],
+    ]);
+    expect((await reports.accountBalance(em(), org, 'USD', ACCOUNTS.UNBILLED_RECEIVABLES)).isZero()).toBe(true);
+  });
+
   describe('properties (fast-check, real PostgreSQL)', () => {
     const codes = STANDARD_CHART.map((a) => a.code);
     const currencies = ['USD', 'JPY'];

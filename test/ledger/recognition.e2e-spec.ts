@@ -173,6 +173,25 @@ describe('revenue recognition', () => {
     await expect(recognition.createSchedule(em(), { ...input, key: 'y', serviceEnd: '2024-12-01' })).rejects.toMatchObject({ code: 'empty_service_period' });
     await expect(recognition.createSchedule(em(), { ...input, key: 'z', total: Money.zero('USD') })).rejects.toMatchObject({ code: 'not_positive' });
     await expect(em().execute('update deferral_schedules set total_minor = 1 where id = ?', [a.id])).rejects.toThrow(/append-only/);
+    // Many at once: the same rules, in input order; an existing key with the same terms is returned, one with others fails the call.
+    const many = await recognition.createSchedules(em(), [
+      { ...input, key: 'line-2', source: { type: 'invoice_line', id: 'line-2' }, serviceEnd: '2025-04-01', total: Money.of('90.00', 'USD') },
+      input,
+      { ...input, key: 'line-3', source: { type: 'invoice_line', id: 'line-3' }, recognizeFrom: '2025-01-15' },
+    ]);
+    expect(many.map((v) => [v.key, v.created, v.total.format(), v.finalPeriod, v.recognizeFrom])).toEqual([
+      ['line-2', true, '90.00', '2025-03', null],
+      ['line-1', false, '50.00', '2025-01', null],
+      ['line-3', true, '50.00', '2025-01', '2025-01-15'],
+    ]);
+    expect(many[1].id).toBe(a.id);
+    await expect(
+      recognition.createSchedules(em(), [
+        { ...input, key: 'line-4', source: { type: 'invoice_line', id: 'line-4' } },
+        { ...input, key: 'line-2', source: { type: 'invoice_line', id: 'line-2' } },
+      ]),
+    ).rejects.toMatchObject({ status: 409 });
+    expect(await em().execute(`select key from deferral_schedules where organization_id = ? and key = 'line-4'`, [org])).toEqual([]);
   });
 
   it('runs as the ledger.recognize-revenue job through BullMQ; running it twice posts once', async () => {

@@ -215,45 +215,95 @@ export class LedgerService {
    * `reverses_entry_id` set and key `reversal:{entryId}`: reversing twice is one reversal.
    */
   async reverse(em: EntityManager, input: ReverseInput): Promise<PostedEntry> {
-    if (!isUuid(input.entryId)) throw new NotFoundError('journal entry', String(input.entryId), 'entry_id');
-    const reason = typeof input.reason === 'string' ? input.reason.trim() : '';
-    if (!reason) throw new LedgerInputError('missing_field', 'a reversal needs a reason', 'reason');
-    if (reason.length > 500) throw new LedgerInputError('invalid_value', 'reason must be at most 500 characters', 'reason');
-    const date = toDate(input.date, 'date');
+    const [posted] = await this.reverseMany(em, [input]);
+    return posted;
+  }
+
+  /**
+   * `reverse` for many entries in a few set-based statements (the originals and their reversals
+   * read at once, the new reversals written by one `write`): same rules, keys and audit entries.
+   * Each entry at most once per call.
+   */
+  async reverseMany(em: EntityManager, inputs: readonly ReverseInput[]): Promise<PostedEntry[]> {
+    if (!inputs.length) return [];
+    const checked = inputs.map((input) => {
+      if (!isUuid(input.entryId) || !isUuid(input.organizationId)) throw new NotFoundError('journal entry', String(input.entryId), 'entry_id');
+      const reason = typeof input.reason === 'string' ? input.reason.trim() : '';
+      if (!reason) throw new LedgerInputError('missing_field', 'a reversal needs a reason', 'reason');
+      if (reason.length > 500) throw new LedgerInputError('invalid_value', 'reason must be at most 500 characters', 'reason');
+      return { input, reason, date: toDate(input.date, 'date') };
+    });
+    if (new Set(inputs.map((i) => i.entryId.toLowerCase())).size !== inputs.length) {
+      throw new LedgerInputError('invalid_value', 'an entry is reversed at most once per call', 'entry_id');
+    }
     return inTransaction(em, async (tx) => {
-      const original = await this.getEntry(tx, input.organizationId, input.entryId);
-      const key = `reversal:${original.id}`;
-      const existing = await this.findByKey(tx, input.organizationId, key);
-      if (existing) return existing;
-      const [other] = await tx.execute<{ id: string }[]>('select id from journal_entries where reverses_entry_id = ?', [original.id]);
-      if (other) throw new ConflictError('entry_already_reversed', `journal entry ${original.id} was already reversed by ${other.id}`, 'entry_id');
-      if (date < original.date) {
-        throw new LedgerInputError('reversal_before_original', `a reversal cannot be dated before the entry it reverses (${original.date})`, 'date');
-      }
-      const entry: NormalizedEntry = {
-        organizationId: original.organizationId,
-        currency: original.currency,
-        date,
-        key,
-        sourceType: original.sourceType,
-        sourceId: original.sourceId,
-        description: `Reversal of "${original.description}": ${reason}`.slice(0, 1000),
-        correctsPeriod: null,
-        reversesEntryId: original.id,
-        lines: reversedLines(original.lines),
-      };
-      const [posted] = await this.write(tx, [entry]);
-      if (posted.created) {
-        this.audit.record(tx, {
-          organizationId: original.organizationId,
-          action: 'ledger.entry.reversed',
-          resourceType: 'journal_entry',
-          resourceId: original.id,
-          data: { reversal_entry_id: posted.id, reason, date: posted.date },
+      const ids = jsonParam(inputs.map((i) => i.entryId.toLowerCase()));
+      const originals = new Map(
+        entriesFromRows(
+          await tx.execute<EntryRow[]>(`${ENTRY_SELECT} where e.id in (select (jsonb_array_elements_text(?::jsonb))::uuid) order by e.id, l.line_no`, [ids]),
+        ).map((e) => [e.id, e]),
+      );
+      const reversals = entriesFromRows(
+        await tx.execute<EntryRow[]>(
+          `${ENTRY_SELECT} where e.reverses_entry_id in (select (jsonb_array_elements_text(?::jsonb))::uuid) order by e.created_at, e.id, l.line_no`,
+          [ids],
+        ),
+      );
+      const out: (PostedEntry | null)[] = [];
+      const todo: { at: number; entry: NormalizedEntry; original: PostedEntry; reason: string }[] = [];
+      checked.forEach(({ input, reason, date }, at) => {
+        const original = originals.get(input.entryId.toLowerCase());
+        if (!original || original.organizationId !== input.organizationId.toLowerCase()) throw new NotFoundError('journal entry', input.entryId);
+        const key = `reversal:${original.id}`;
+        const existing = reversals.find((r) => r.reversesEntryId === original.id && r.key === key);
+        if (existing) {
+          out.push(existing);
+          return;
+        }
+        const other = reversals.find((r) => r.reversesEntryId === original.id);
+        if (other) throw new ConflictError('entry_already_reversed', `journal entry ${original.id} was already reversed by ${other.id}`, 'entry_id');
+        if (date < original.date) {
+          throw new LedgerInputError('reversal_before_original', `a reversal cannot be dated before the entry it reverses (${original.date})`, 'date');
+        }
+        out.push(null);
+        todo.push({
+          at,
+          original,
+          reason,
+          entry: {
+            organizationId: original.organizationId,
+            currency: original.currency,
+            date,
+            key,
+            sourceType: original.sourceType,
+            sourceId: original.sourceId,
+            description: `Reversal of "${original.description}": ${reason}`.slice(0, 1000),
+            correctsPeriod: null,
+            reversesEntryId: original.id,
+            lines: reversedLines(original.lines),
+          },
         });
-        await tx.flush();
+      });
+      if (todo.length) {
+        const posted = await this.write(
+          tx,
+          todo.map((t) => t.entry),
+        );
+        posted.forEach((p, i) => {
+          const { at, original, reason } = todo[i];
+          out[at] = p;
+          if (!p.created) return;
+          this.audit.record(tx, {
+            organizationId: original.organizationId,
+            action: 'ledger.entry.reversed',
+            resourceType: 'journal_entry',
+            resourceId: original.id,
+            data: { reversal_entry_id: p.id, reason, date: p.date },
+          });
+        });
+        if (posted.some((p) => p.created)) await tx.flush();
       }
-      return posted;
+      return out as PostedEntry[];
     });
   }
 
@@ -326,15 +376,36 @@ export class LedgerService {
    * no accrual was posted under that key; reversing twice is one reversal.
    */
   async reverseAccrual(em: EntityManager, input: ReverseAccrualInput): Promise<PostedEntry | null> {
+    const [reversal] = await this.reverseAccruals(em, [input]);
+    return reversal;
+  }
+
+  /** `reverseAccrual` for many keys: the accruals read in one statement per organization, reversed by `reverseMany`. */
+  async reverseAccruals(em: EntityManager, inputs: readonly ReverseAccrualInput[]): Promise<(PostedEntry | null)[]> {
+    if (!inputs.length) return [];
+    const keys = inputs.map((i) => accrualKey(i.key));
     return inTransaction(em, async (tx) => {
-      const accrual = await this.findByKey(tx, input.organizationId, accrualKey(input.key));
-      if (!accrual) return null;
-      return this.reverse(tx, {
-        organizationId: input.organizationId,
-        entryId: accrual.id,
-        date: input.date,
-        reason: input.reason ?? 'usage invoiced',
+      const found = new Map<string, PostedEntry>();
+      for (const orgId of new Set(inputs.map((i) => i.organizationId))) {
+        const mine = keys.filter((_k, i) => inputs[i].organizationId === orgId);
+        const rows = await tx.execute<EntryRow[]>(
+          `${ENTRY_SELECT} where e.organization_id = ? and e.key in (select jsonb_array_elements_text(?::jsonb)) order by e.id, l.line_no`,
+          [orgId, jsonParam(mine)],
+        );
+        for (const e of entriesFromRows(rows)) found.set(`${orgId}\u0000${e.key}`, e);
+      }
+      const todo: { at: number; input: ReverseAccrualInput; accrual: PostedEntry }[] = [];
+      inputs.forEach((input, at) => {
+        const accrual = found.get(`${input.organizationId}\u0000${keys[at]}`);
+        if (accrual) todo.push({ at, input, accrual });
       });
+      const out: (PostedEntry | null)[] = inputs.map(() => null);
+      const reversed = await this.reverseMany(
+        tx,
+        todo.map(({ input, accrual }) => ({ organizationId: input.organizationId, entryId: accrual.id, date: input.date, reason: input.reason ?? 'usage invoiced' })),
+      );
+      reversed.forEach((r, i) => (out[todo[i].at] = r));
+      return out;
     });
   }
 

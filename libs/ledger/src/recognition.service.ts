@@ -117,6 +117,72 @@ function toView(r: ScheduleRow, created: boolean): DeferralScheduleView {
   };
 }
 
+type ScheduleInsert = ReturnType<typeof scheduleRow>;
+
+/** A schedule as the INSERT takes it, after the checks `createSchedule` makes. */
+function scheduleRow(input: CreateScheduleInput) {
+  if (!isUuid(input.organizationId)) throw new LedgerInputError('invalid_value', 'organizationId must be a uuid', 'organizationId');
+  if (typeof input.key !== 'string' || !input.key.trim() || input.key.length > 300) {
+    throw new LedgerInputError('invalid_value', 'key must be 1-300 characters', 'key');
+  }
+  if (!input.source || typeof input.source.type !== 'string' || !input.source.type || typeof input.source.id !== 'string' || !input.source.id) {
+    throw new LedgerInputError('missing_field', 'source {type, id} is required', 'source');
+  }
+  if (!(input.total instanceof Money)) throw new LedgerInputError('invalid_type', 'total must be a Money', 'total');
+  if (!input.total.isPositive()) throw new LedgerInputError('not_positive', 'total must be positive', 'total');
+  const currency = getCurrency(input.total.currency.code).code;
+  const fromAccount = input.fromAccount ?? ACCOUNTS.DEFERRED_REVENUE;
+  for (const [field, code] of [
+    ['fromAccount', fromAccount],
+    ['toAccount', input.toAccount],
+  ] as const) {
+    const def = accountDefinition(code);
+    if (!def) throw new LedgerInputError('unknown_account', `${field} ${JSON.stringify(code)} is not in the chart of accounts`, field);
+    if (def.requiresParty && !input.partyId) throw new LedgerInputError('party_required', `${def.name} needs a partyId`, 'partyId');
+  }
+  if (fromAccount === input.toAccount) throw new LedgerInputError('invalid_value', 'fromAccount and toAccount must differ', 'toAccount');
+  if (input.partyId != null && !isUuid(input.partyId)) throw new LedgerInputError('invalid_value', 'partyId must be a uuid', 'partyId');
+  const serviceStart = toDate(input.serviceStart, 'serviceStart', { midnightOnly: true });
+  const serviceEnd = toDate(input.serviceEnd, 'serviceEnd', { midnightOnly: true });
+  const shares = recognitionShares(input.total, serviceStart, serviceEnd);
+  const finalPeriod = [...shares].reverse().find((s) => !s.amount.isZero())!.period;
+  return {
+    id: randomUUID(),
+    organization_id: input.organizationId.toLowerCase(),
+    currency,
+    key: input.key,
+    source_type: input.source.type,
+    source_id: input.source.id,
+    description: (input.description ?? `Recognition of ${input.source.type} ${input.source.id}`).slice(0, 1000),
+    total_minor: input.total.toMinorUnits().toString(),
+    service_start: serviceStart,
+    service_end: serviceEnd,
+    from_account: fromAccount,
+    to_account: input.toAccount,
+    party_id: input.partyId ? input.partyId.toLowerCase() : null,
+    final_period: finalPeriod,
+    recognize_from: input.recognizeFrom ? toDate(input.recognizeFrom, 'recognizeFrom') : null,
+  };
+}
+
+/** A schedule already stored under the key has the same terms (not its id, description or recognize_from). */
+function sameTerms(
+  a: ReturnType<typeof scheduleRow>,
+  b: Pick<ScheduleRow, 'currency' | 'total_minor' | 'service_start' | 'service_end' | 'from_account' | 'to_account' | 'party_id' | 'source_type' | 'source_id'>,
+): boolean {
+  return (
+    b.currency === a.currency &&
+    BigInt(b.total_minor) === BigInt(a.total_minor) &&
+    b.service_start === a.service_start &&
+    b.service_end === a.service_end &&
+    b.from_account === a.from_account &&
+    b.to_account === a.to_account &&
+    (b.party_id ?? null) === a.party_id &&
+    b.source_type === a.source_type &&
+    b.source_id === a.source_id
+  );
+}
+
 /** The key of the entry recognizing `scheduleId`'s share of `period`. */
 export const recognitionKey = (scheduleId: string, period: PeriodString) => `recognition:${scheduleId}:${period}`;
 
@@ -142,76 +208,60 @@ export class RevenueRecognitionService {
 
   /** Creates a schedule in the caller's transaction; the same key again returns the first (409 if it differs). */
   async createSchedule(em: EntityManager, input: CreateScheduleInput): Promise<DeferralScheduleView> {
-    if (!isUuid(input.organizationId)) throw new LedgerInputError('invalid_value', 'organizationId must be a uuid', 'organizationId');
-    if (typeof input.key !== 'string' || !input.key.trim() || input.key.length > 300) {
-      throw new LedgerInputError('invalid_value', 'key must be 1-300 characters', 'key');
-    }
-    if (!input.source || typeof input.source.type !== 'string' || !input.source.type || typeof input.source.id !== 'string' || !input.source.id) {
-      throw new LedgerInputError('missing_field', 'source {type, id} is required', 'source');
-    }
-    if (!(input.total instanceof Money)) throw new LedgerInputError('invalid_type', 'total must be a Money', 'total');
-    if (!input.total.isPositive()) throw new LedgerInputError('not_positive', 'total must be positive', 'total');
-    const currency = getCurrency(input.total.currency.code).code;
-    const fromAccount = input.fromAccount ?? ACCOUNTS.DEFERRED_REVENUE;
-    for (const [field, code] of [
-      ['fromAccount', fromAccount],
-      ['toAccount', input.toAccount],
-    ] as const) {
-      const def = accountDefinition(code);
-      if (!def) throw new LedgerInputError('unknown_account', `${field} ${JSON.stringify(code)} is not in the chart of accounts`, field);
-      if (def.requiresParty && !input.partyId) throw new LedgerInputError('party_required', `${def.name} needs a partyId`, 'partyId');
-    }
-    if (fromAccount === input.toAccount) throw new LedgerInputError('invalid_value', 'fromAccount and toAccount must differ', 'toAccount');
-    if (input.partyId != null && !isUuid(input.partyId)) throw new LedgerInputError('invalid_value', 'partyId must be a uuid', 'partyId');
-    const serviceStart = toDate(input.serviceStart, 'serviceStart', { midnightOnly: true });
-    const serviceEnd = toDate(input.serviceEnd, 'serviceEnd', { midnightOnly: true });
-    const shares = recognitionShares(input.total, serviceStart, serviceEnd);
-    const finalPeriod = [...shares].reverse().find((s) => !s.amount.isZero())!.period;
-    const description = (input.description ?? `Recognition of ${input.source.type} ${input.source.id}`).slice(0, 1000);
-    const partyId = input.partyId ? input.partyId.toLowerCase() : null;
+    const [view] = await this.createSchedules(em, [input]);
+    return view;
+  }
 
-    const [row] = await em.execute<ScheduleRow[]>(
+  /**
+   * `createSchedule` for many schedules: one INSERT … ON CONFLICT DO NOTHING for all of them, and
+   * one read of the keys that existed (each must have the same terms, else 409: none is written).
+   * In input order.
+   */
+  async createSchedules(em: EntityManager, inputs: readonly CreateScheduleInput[]): Promise<DeferralScheduleView[]> {
+    if (!inputs.length) return [];
+    const rows = inputs.map((input) => scheduleRow(input));
+    const byKey = new Map<string, (typeof rows)[number]>();
+    for (const r of rows) {
+      const k = `${r.organization_id}\u0000${r.key}`;
+      const first = byKey.get(k);
+      if (first && !sameTerms(first, r)) throw new ConflictError('schedule_key_conflict', `deferral schedule ${JSON.stringify(r.key)} exists with different terms`, 'key');
+      if (!first) byKey.set(k, r);
+    }
+    return inTransaction(em, (tx) => this.writeSchedules(tx, rows, [...byKey.values()]));
+  }
+
+  /** INSERT … ON CONFLICT DO NOTHING of `unique`, then the existing keys checked; answers `rows` in order. */
+  private async writeSchedules(em: EntityManager, rows: ScheduleInsert[], unique: ScheduleInsert[]): Promise<DeferralScheduleView[]> {
+    const inserted = await em.execute<ScheduleRow[]>(
       `insert into deferral_schedules (id, created_at, organization_id, currency, key, source_type, source_id, description, total_minor,
                                        service_start, service_end, from_account, to_account, party_id, final_period, recognize_from)
-       values (?, now(), ?, ?, ?, ?, ?, ?, ?::bigint, ?::date, ?::date, ?, ?, ?, ?, ?::date)
+       select x.id, now(), x.organization_id, x.currency, x.key, x.source_type, x.source_id, x.description, x.total_minor,
+              x.service_start, x.service_end, x.from_account, x.to_account, x.party_id, x.final_period, x.recognize_from
+         from jsonb_to_recordset(?::jsonb) as x(id uuid, organization_id uuid, currency text, key text, source_type text, source_id text,
+                                                description text, total_minor bigint, service_start date, service_end date, from_account text,
+                                                to_account text, party_id uuid, final_period text, recognize_from date)
        on conflict (organization_id, key) do nothing
        returning ${SCHEDULE_COLUMNS}`,
-      [
-        randomUUID(),
-        input.organizationId,
-        currency,
-        input.key,
-        input.source.type,
-        input.source.id,
-        description,
-        input.total.toMinorUnits().toString(),
-        serviceStart,
-        serviceEnd,
-        fromAccount,
-        input.toAccount,
-        partyId,
-        finalPeriod,
-        input.recognizeFrom ? toDate(input.recognizeFrom, 'recognizeFrom') : null,
-      ],
+      [jsonParam(unique)],
     );
-    if (row) return toView(row, true);
-    const [prior] = await em.execute<ScheduleRow[]>(`select ${SCHEDULE_COLUMNS} from deferral_schedules where organization_id = ? and key = ?`, [
-      input.organizationId,
-      input.key,
-    ]);
-    const same =
-      prior &&
-      prior.currency === currency &&
-      BigInt(prior.total_minor) === input.total.toMinorUnits() &&
-      prior.service_start === serviceStart &&
-      prior.service_end === serviceEnd &&
-      prior.from_account === fromAccount &&
-      prior.to_account === input.toAccount &&
-      (prior.party_id ?? null) === partyId &&
-      prior.source_type === input.source.type &&
-      prior.source_id === input.source.id;
-    if (!same) throw new ConflictError('schedule_key_conflict', `deferral schedule ${JSON.stringify(input.key)} exists with different terms`, 'key');
-    return toView(prior, false);
+    const views = new Map(inserted.map((r) => [`${r.organization_id}\u0000${r.key}`, toView(r, true)]));
+    const missing = unique.filter((r) => !views.has(`${r.organization_id}\u0000${r.key}`));
+    if (missing.length) {
+      const priors = await em.execute<ScheduleRow[]>(
+        `select ${SCHEDULE_COLUMNS} from deferral_schedules s
+          where (s.organization_id, s.key) in (select x.organization_id, x.key from jsonb_to_recordset(?::jsonb) as x(organization_id uuid, key text))`,
+        [jsonParam(missing.map((r) => ({ organization_id: r.organization_id, key: r.key })))],
+      );
+      const priorBy = new Map(priors.map((p) => [`${p.organization_id}\u0000${p.key}`, p]));
+      for (const r of missing) {
+        const prior = priorBy.get(`${r.organization_id}\u0000${r.key}`);
+        if (!prior || !sameTerms(r, prior)) {
+          throw new ConflictError('schedule_key_conflict', `deferral schedule ${JSON.stringify(r.key)} exists with different terms`, 'key');
+        }
+        views.set(`${r.organization_id}\u0000${r.key}`, toView(prior, false));
+      }
+    }
+    return rows.map((r) => views.get(`${r.organization_id}\u0000${r.key}`)!);
   }
 
   async getSchedule(em: EntityManager, organizationId: string, id: string): Promise<ScheduleProgress> {

@@ -2,8 +2,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { dec, Money } from '@closebook/money';
-import { afterCursor, AuditService, decodeCursor, DomainError, NotFoundError, OutboxService, UnprocessableError } from '@closebook/platform';
-import { RollupsService } from '@closebook/metering';
+import { afterCursor, AuditService, decodeCursor, DomainError, NotFoundError, OutboxService, UnprocessableError, type AuditRecord, type OutboxEvent } from '@closebook/platform';
+import { RollupsService, stalePairsOf } from '@closebook/metering';
 import { CustomersService } from '@closebook/subscriptions';
 import { Invoice, type InvoiceKind, type InvoiceStatus } from './entities/invoice.entity';
 import { InvoiceLine } from './entities/invoice-line.entity';
@@ -11,9 +11,9 @@ import { InvoiceRollup } from './entities/invoice-rollup.entity';
 import { CreditNote } from './entities/credit-note.entity';
 import { Payment } from './entities/payment.entity';
 import { InvoicingEvents } from './invoicing-events';
-import { nextDocumentNumber } from './document-numbers';
+import { reserveDocumentNumbers } from './document-numbers';
 import { PeriodRatingService } from './rating/period-rating.service';
-import { SUBSCRIPTION_LOCK_SQL } from './rating/invoice-content';
+import { PERIOD_INVOICE_STALE, SUBSCRIPTIONS_LOCK_SQL } from './rating/invoice-content';
 
 /** Days from finalization to the due date (net 30). */
 export const PAYMENT_TERMS_DAYS = 30;
@@ -112,7 +112,8 @@ export class InvoicesService {
    * Finalizes a draft now. A period draft whose rollups changed is re-rated first (late events),
    * and an earlier period draft of the subscription must be finalized before it (422
    * `earlier_invoice_draft`). Finalizing a finalized (or paid, or void) invoice returns it as it is:
-   * one transition, one audit entry, one `invoice.finalized`.
+   * one transition, one audit entry, one `invoice.finalized`. The transition is `finalizeSet`'s with
+   * one invoice: the month-end batch path and this one are the same code.
    */
   async finalize(em: EntityManager, organizationId: string, id: string, now = new Date()): Promise<FinalizeResult> {
     const inv = await this.find(em, organizationId, id);
@@ -121,62 +122,96 @@ export class InvoicesService {
     // is recomputed: otherwise the stored rollups already cover every committed event.
     if (inv.kind === 'period') await this.rollups.ensureFresh(em, inv.subscriptionId, inv.periodStart);
     return em.transactional(async (tx) => {
-      await tx.execute(SUBSCRIPTION_LOCK_SQL, [inv.subscriptionId]);
-      const locked = await tx.findOneOrFail(Invoice, { id: inv.id }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
-      if (locked.status !== 'draft') return { invoice: locked, transitioned: false };
-      let rerated = false;
-      if (locked.kind === 'period') {
-        const earlier = await tx.findOne(Invoice, { subscriptionId: locked.subscriptionId, kind: 'period', status: 'draft', periodStart: { $lt: locked.periodStart } });
-        if (earlier) {
-          throw new UnprocessableError(
-            'earlier_invoice_draft',
-            `the period invoice ${earlier.id} of an earlier period of this subscription is still a draft; finalize it first`,
-            'invoice_id',
-            { invoice_id: earlier.id },
-          );
-        }
-        if (await this.rating.isStale(tx, locked)) {
-          await this.rating.rerate(tx, locked, now);
-          rerated = true;
-        }
-      }
-      // The document number is taken last but one: its counter row is locked until commit, so every
-      // other finalization of the organization waits on it; only the posting and two inserts follow.
-      const lines = await tx.find(InvoiceLine, { invoiceId: locked.id }, { orderBy: { position: 'asc' } });
-      locked.status = 'finalized';
-      locked.finalizedAt = now;
-      locked.dueAt = new Date(now.getTime() + PAYMENT_TERMS_DAYS * 86_400_000);
-      locked.number = await nextDocumentNumber(tx, locked.organizationId, 'invoice');
-      await tx.flush();
-      await this.events.invoiceFinalized(tx, locked, lines);
-      this.audit.record(tx, {
-        organizationId: locked.organizationId,
-        action: 'invoice.finalized',
-        resourceType: 'invoice',
-        resourceId: locked.id,
-        data: { number: locked.number, kind: locked.kind, total: locked.total, currency: locked.currency, content_hash: locked.contentHash, rerated },
-      });
-      await this.outbox.emit(tx, {
-        organizationId: locked.organizationId,
-        type: 'invoice.finalized',
-        dedupeKey: `invoice.finalized:${locked.id}`,
-        payload: {
-          invoice_id: locked.id,
-          number: locked.number,
-          kind: locked.kind,
-          customer_id: locked.customerId,
-          subscription_id: locked.subscriptionId,
-          period: { start: locked.periodStart.toISOString(), end: locked.periodEnd.toISOString() },
-          subtotal: { amount: locked.subtotal, currency: locked.currency },
-          tax: { amount: locked.taxAmount, currency: locked.currency },
-          total: { amount: locked.total, currency: locked.currency },
-          finalized_at: now.toISOString(),
-          due_at: locked.dueAt.toISOString(),
-        },
-      });
-      await tx.flush();
-      return { invoice: locked, transitioned: true };
+      const res = await this.finalizeSet(tx, [{ id: inv.id, subscriptionId: inv.subscriptionId }], now);
+      if (res.refused.length) throw res.refused[0].error;
+      if (res.finalized.length) return { invoice: res.finalized[0], transitioned: true };
+      return { invoice: res.unchanged[0], transitioned: false };
     });
+  }
+
+  /**
+   * The draft → finalized transition of a set of invoices of one organization, at most one per
+   * subscription, in the caller's transaction, with a constant number of statements whatever the
+   * size of the set: the subscriptions' locks (in id order), one locked read, one check (earlier
+   * drafts, staleness), the lines in one read, `count` numbers from one update of the counter row,
+   * one UPDATE of the invoices, the posting hooks' set-based writes, one INSERT of audit entries and
+   * one of outbox messages. A stale period draft is re-rated first (`rerate`, per draft: rare). A
+   * draft with an earlier period draft still open is left out and returned in `refused` (the single
+   * path throws that error). Numbers follow the order of `items`.
+   */
+  private async finalizeSet(tx: EntityManager, items: readonly { id: string; subscriptionId: string }[], now: Date): Promise<FinalizeSetResult> {
+    const result: FinalizeSetResult = { finalized: [], unchanged: [], refused: [] };
+    if (!items.length) return result;
+    const ids = items.map((i) => i.id);
+    await tx.execute(SUBSCRIPTIONS_LOCK_SQL, [uuidArray(items.map((i) => i.subscriptionId))]);
+    const locked = new Map(
+      (await tx.find(Invoice, { id: { $in: ids } }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true })).map((i) => [i.id, i]),
+    );
+    const drafts: Invoice[] = [];
+    for (const id of ids) {
+      const inv = locked.get(id);
+      if (!inv) throw new NotFoundError('invoice', id);
+      if (inv.status === 'draft') drafts.push(inv);
+      else result.unchanged.push(inv);
+    }
+    const periodDrafts = drafts.filter((i) => i.kind === 'period');
+    const checks = new Map(
+      periodDrafts.length ? (await tx.execute<DraftCheckRow[]>(DRAFT_CHECKS_SQL, [uuidArray(periodDrafts.map((i) => i.id))])).map((r) => [r.id, r]) : [],
+    );
+    const ready: Invoice[] = [];
+    const rerated = new Set<string>();
+    for (const inv of drafts) {
+      const check = checks.get(inv.id);
+      if (check?.earlier_id) {
+        result.refused.push({
+          id: inv.id,
+          error: new UnprocessableError(
+            'earlier_invoice_draft',
+            `the period invoice ${check.earlier_id} of an earlier period of this subscription is still a draft; finalize it first`,
+            'invoice_id',
+            { invoice_id: check.earlier_id },
+          ),
+        });
+        continue;
+      }
+      if (check?.stale) {
+        await this.rating.rerate(tx, inv, now);
+        rerated.add(inv.id);
+      }
+      ready.push(inv);
+    }
+    if (!ready.length) return result;
+
+    const lines = new Map<string, InvoiceLine[]>(ready.map((i) => [i.id, []]));
+    for (const l of await tx.find(InvoiceLine, { invoiceId: { $in: ready.map((i) => i.id) } }, { orderBy: { invoiceId: 'asc', position: 'asc' } })) {
+      lines.get(l.invoiceId)?.push(l);
+    }
+    // The numbers are taken after every read: the counter row is locked until commit, so every other
+    // finalization of the organization waits on it; only the writes follow.
+    const dueAt = new Date(now.getTime() + PAYMENT_TERMS_DAYS * 86_400_000);
+    for (const orgId of new Set(ready.map((i) => i.organizationId))) {
+      const mine = ready.filter((i) => i.organizationId === orgId);
+      const numbers = await reserveDocumentNumbers(tx, orgId, 'invoice', mine.length);
+      mine.forEach((inv, k) => {
+        inv.status = 'finalized';
+        inv.finalizedAt = now;
+        inv.dueAt = dueAt;
+        inv.number = numbers[k];
+      });
+    }
+    await tx.flush();
+    await this.events.invoicesFinalized(
+      tx,
+      ready.map((invoice) => ({ invoice, lines: lines.get(invoice.id)! })),
+    );
+    for (const inv of ready) this.audit.record(tx, finalizedAudit(inv, rerated.has(inv.id)));
+    await this.outbox.emitMany(
+      tx,
+      ready.map((inv) => finalizedEvent(inv, now)),
+    );
+    await tx.flush();
+    result.finalized = ready;
+    return result;
   }
 
   /** `finalize`, answered with the invoice as `get` reads it (what the HTTP route presents). */
@@ -186,13 +221,13 @@ export class InvoicesService {
   }
 
   /**
-   * Finalizes the drafts whose draft window has passed, oldest period first per subscription.
-   * One transaction per invoice; a failure is logged and retried on the next run.
+   * Finalizes the drafts whose draft window has passed, oldest period first per subscription, in
+   * chunks (`finalizeInOrder`); a failure is logged and retried on the next run.
    */
   async finalizeDue(em: EntityManager, now = new Date(), batch = 500): Promise<{ finalized: number; failed: number }> {
     const due = await em.execute<DraftRow[]>(
-      `select id, organization_id, subscription_id from invoices where status = 'draft' and finalize_after <= ?
-       order by subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
+      `select ${DRAFT_COLUMNS} from invoices where status = 'draft' and finalize_after <= ?
+       order by organization_id, subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
       [now.toISOString(), batch],
     );
     const res = await this.finalizeInOrder(em, due, 2, now);
@@ -203,9 +238,10 @@ export class InvoicesService {
   /**
    * Finalizes now an organization's drafts (every kind) whose period ends at or before `through`,
    * at most `limit` of them: what finance runs at month-end instead of one request per draft. Same
-   * transition as `finalize`, one transaction per invoice, so one failure never undoes or stops the
-   * others; a subscription's drafts go oldest period first and stop at its first failure (the later
-   * ones would only be refused as `earlier_invoice_draft`), subscriptions side by side.
+   * transition as `finalize`, in chunks of up to FINALIZE_CHUNK drafts per transaction; a chunk
+   * that cannot commit is finalized again one invoice per transaction, so one failure never undoes
+   * or stops the others; a subscription's drafts go oldest period first and stop at its first
+   * failure (the later ones would only be refused as `earlier_invoice_draft`).
    */
   async finalizeThrough(
     em: EntityManager,
@@ -216,7 +252,7 @@ export class InvoicesService {
   ): Promise<FinalizeManyResult> {
     const drafts = `from invoices where organization_id = ? and status = 'draft' and period_end <= ?`;
     const rows = await em.execute<DraftRow[]>(
-      `select id, organization_id, subscription_id ${drafts}
+      `select ${DRAFT_COLUMNS} ${drafts}
        order by subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
       [organizationId, through.toISOString(), opts.limit ?? 500],
     );
@@ -225,44 +261,172 @@ export class InvoicesService {
     return { ...res, remaining: n };
   }
 
-  /** Finalizes rows (ordered per subscription) with `concurrency` subscriptions at a time. */
+  /**
+   * Finalizes rows (ordered per subscription) in waves: each wave takes the next draft of every
+   * subscription still going, in chunks of FINALIZE_CHUNK drafts finalized together (`finalizeSet`),
+   * so a subscription's drafts go oldest first and a chunk holds one per subscription. Numbers
+   * within a chunk follow the rows' order (subscription id), chunk after chunk, wave after wave.
+   * Organizations go side by side, `concurrency` at a time; one organization's chunks go one after
+   * the other (they would queue on its counter row anyway).
+   */
   private async finalizeInOrder(em: EntityManager, rows: DraftRow[], concurrency: number, now: Date): Promise<Omit<FinalizeManyResult, 'remaining'>> {
-    const groups = new Map<string, DraftRow[]>();
+    const orgs = new Map<string, Map<string, DraftRow[]>>();
     for (const r of rows) {
-      const group = groups.get(r.subscription_id);
+      let subs = orgs.get(r.organization_id);
+      if (!subs) orgs.set(r.organization_id, (subs = new Map()));
+      const group = subs.get(r.subscription_id);
       if (group) group.push(r);
-      else groups.set(r.subscription_id, [r]);
+      else subs.set(r.subscription_id, [r]);
     }
-    const queue = [...groups.values()];
+    const queue = [...orgs.values()];
     const out: Omit<FinalizeManyResult, 'remaining'> = { finalized: 0, unchanged: 0, failed: [] };
     const lane = async () => {
-      for (let group = queue.shift(); group; group = queue.shift()) {
-        for (const row of group) {
-          try {
-            const res = await this.finalize(em.fork(), row.organization_id, row.id, now);
-            if (res.transitioned) out.finalized++;
-            else out.unchanged++;
-          } catch (err) {
-            if (!(err instanceof DomainError)) this.logger.error({ err, invoice: row.id }, 'finalization failed');
-            out.failed.push({
-              invoice_id: row.id,
-              code: err instanceof DomainError ? err.code : 'finalization_failed',
-              message: err instanceof DomainError ? err.message : 'the invoice could not be finalized; it stays a draft',
-            });
-            break;
+      for (let subs = queue.shift(); subs; subs = queue.shift()) {
+        const pending = [...subs.values()].map((group) => ({ group, next: 0 }));
+        for (let live = pending; live.length; live = pending.filter((p) => p.next < p.group.length)) {
+          for (let i = 0; i < live.length; i += FINALIZE_CHUNK) {
+            const part = live.slice(i, i + FINALIZE_CHUNK);
+            const outcomes = await this.finalizeChunk(
+              em,
+              part.map((p) => p.group[p.next]),
+              now,
+            );
+            for (const p of part) {
+              const o = outcomes.get(p.group[p.next].id)!;
+              if (o === 'finalized') out.finalized++;
+              else if (o === 'unchanged') out.unchanged++;
+              else out.failed.push(o);
+              // A failure stops the subscription: its later drafts wait for the next call.
+              p.next = typeof o === 'string' ? p.next + 1 : p.group.length;
+            }
           }
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, queue.length)) }, lane));
     return out;
   }
+
+  /**
+   * One chunk (drafts of one organization, one per subscription): finalized together in one
+   * transaction; what that transaction left out (an `earlier_invoice_draft`), or the whole chunk if
+   * it could not commit, goes through `finalize` one invoice at a time, whose outcome is reported.
+   */
+  private async finalizeChunk(em: EntityManager, rows: DraftRow[], now: Date): Promise<Map<string, ChunkOutcome>> {
+    const outcomes = new Map<string, ChunkOutcome>();
+    let single = rows;
+    try {
+      const fork = em.fork();
+      // As `finalize` does before its transaction (`ensureFresh`, here for the chunk in one read):
+      // rollups with events since their last recompute are recomputed.
+      const pairs = rows.filter((r) => r.kind === 'period').map((r) => ({ subscription_id: r.subscription_id, period_start: r.period_start }));
+      const dirty = await stalePairsOf(fork, pairs);
+      if (dirty.length) await this.rollups.recomputeMany(fork, dirty);
+      const res = await fork.transactional((tx) =>
+        this.finalizeSet(
+          tx,
+          rows.map((r) => ({ id: r.id, subscriptionId: r.subscription_id })),
+          now,
+        ),
+      );
+      for (const inv of res.finalized) outcomes.set(inv.id, 'finalized');
+      for (const inv of res.unchanged) outcomes.set(inv.id, 'unchanged');
+      single = rows.filter((r) => !outcomes.has(r.id));
+    } catch (err) {
+      this.logger.warn({ err, invoices: rows.length }, 'a finalization chunk did not commit; finalizing its invoices one by one');
+    }
+    for (const row of single) {
+      try {
+        const res = await this.finalize(em.fork(), row.organization_id, row.id, now);
+        outcomes.set(row.id, res.transitioned ? 'finalized' : 'unchanged');
+      } catch (err) {
+        if (!(err instanceof DomainError)) this.logger.error({ err, invoice: row.id }, 'finalization failed');
+        outcomes.set(row.id, {
+          invoice_id: row.id,
+          code: err instanceof DomainError ? err.code : 'finalization_failed',
+          message: err instanceof DomainError ? err.message : 'the invoice could not be finalized; it stays a draft',
+        });
+      }
+    }
+    return outcomes;
+  }
 }
+
+/** Drafts finalized together per transaction by the month-end paths. */
+export const FINALIZE_CHUNK = 50;
 
 interface DraftRow {
   id: string;
   organization_id: string;
   subscription_id: string;
+  kind: InvoiceKind;
+  period_start: Date;
+}
+
+const DRAFT_COLUMNS = `id, organization_id, subscription_id, kind, period_start`;
+
+type ChunkOutcome = 'finalized' | 'unchanged' | FinalizeManyResult['failed'][number];
+
+interface FinalizeSetResult {
+  /** Finalized by this call, in number order. */
+  finalized: Invoice[];
+  /** Not drafts any more (finalized meanwhile, paid, void). */
+  unchanged: Invoice[];
+  /** Left as drafts: an earlier period draft of the subscription is still open. */
+  refused: { id: string; error: DomainError }[];
+}
+
+/** A `{…}` literal for a `?::uuid[]` parameter. */
+const uuidArray = (ids: readonly string[]) => `{${ids.join(',')}}`;
+
+/** The ids of the stale period invoices among `?::uuid[]` (see PERIOD_INVOICE_STALE). */
+export const STALE_PERIOD_INVOICES_SQL = `select i.id from invoices i where i.id = any(?::uuid[]) and i.kind = 'period' and ${PERIOD_INVOICE_STALE}`;
+
+interface DraftCheckRow {
+  id: string;
+  /** The oldest earlier period draft of the subscription, if any. */
+  earlier_id: string | null;
+  stale: boolean;
+}
+
+/** Per period draft of `?::uuid[]`: its oldest earlier period draft, and whether it is stale. */
+const DRAFT_CHECKS_SQL = `select i.id,
+    (select e.id from invoices e where e.subscription_id = i.subscription_id and e.kind = 'period' and e.status = 'draft'
+        and e.period_start < i.period_start order by e.period_start, e.id limit 1) as earlier_id,
+    ${PERIOD_INVOICE_STALE} as stale
+  from invoices i where i.id = any(?::uuid[]) and i.kind = 'period'`;
+
+/** The audit entry of a finalization. */
+function finalizedAudit(inv: Invoice, rerated: boolean): AuditRecord {
+  return {
+    organizationId: inv.organizationId,
+    action: 'invoice.finalized',
+    resourceType: 'invoice',
+    resourceId: inv.id,
+    data: { number: inv.number, kind: inv.kind, total: inv.total, currency: inv.currency, content_hash: inv.contentHash, rerated },
+  };
+}
+
+/** The `invoice.finalized` outbox message of a finalization. */
+function finalizedEvent(inv: Invoice, now: Date): OutboxEvent {
+  return {
+    organizationId: inv.organizationId,
+    type: 'invoice.finalized',
+    dedupeKey: `invoice.finalized:${inv.id}`,
+    payload: {
+      invoice_id: inv.id,
+      number: inv.number,
+      kind: inv.kind,
+      customer_id: inv.customerId,
+      subscription_id: inv.subscriptionId,
+      period: { start: inv.periodStart.toISOString(), end: inv.periodEnd.toISOString() },
+      subtotal: { amount: inv.subtotal, currency: inv.currency },
+      tax: { amount: inv.taxAmount, currency: inv.currency },
+      total: { amount: inv.total, currency: inv.currency },
+      finalized_at: now.toISOString(),
+      due_at: inv.dueAt!.toISOString(),
+    },
+  };
 }
 
 /** Opening invoices before period invoices before anything else of the same period. */

@@ -5,14 +5,25 @@ import type { InvoiceLine } from './entities/invoice-line.entity';
 import type { CreditNote, CreditNoteLine } from './entities/credit-note.entity';
 import type { Payment } from './entities/payment.entity';
 
+/** An invoice that has just been finalized, with its lines (in position order). */
+export interface FinalizedInvoice {
+  invoice: Invoice;
+  lines: InvoiceLine[];
+}
+
 /**
  * Extension points inside invoicing's transactions, for the posting rules (ledger entries written
  * in the same transaction as the document they record). A hook that throws rolls the whole change
  * back: the document and its entries commit together or not at all.
  */
 export interface InvoicingPostingHook {
-  /** A draft became finalized (once per invoice). */
+  /** A draft became finalized (once per invoice). Called per invoice when the hook has no `invoicesFinalized`. */
   invoiceFinalized?(tx: EntityManager, invoice: Invoice, lines: InvoiceLine[]): Promise<void>;
+  /**
+   * Drafts became finalized in one transaction (once per invoice; one invoice for a single
+   * finalization): the set-based form, preferred over `invoiceFinalized` when a hook has both.
+   */
+  invoicesFinalized?(tx: EntityManager, finalized: readonly FinalizedInvoice[]): Promise<void>;
   creditNoteCreated?(tx: EntityManager, creditNote: CreditNote, lines: CreditNoteLine[], invoice: Invoice): Promise<void>;
   paymentRecorded?(tx: EntityManager, payment: Payment, invoice: Invoice): Promise<void>;
 }
@@ -25,8 +36,22 @@ export class InvoicingEvents {
     if (!this.hooks.includes(hook)) this.hooks.push(hook);
   }
 
+  /** Removes a registered hook (tests that register their own). */
+  unregister(hook: InvoicingPostingHook): void {
+    const i = this.hooks.indexOf(hook);
+    if (i >= 0) this.hooks.splice(i, 1);
+  }
+
   async invoiceFinalized(tx: EntityManager, invoice: Invoice, lines: InvoiceLine[]): Promise<void> {
-    for (const h of this.hooks) if (h.invoiceFinalized) await h.invoiceFinalized(tx, invoice, lines);
+    await this.invoicesFinalized(tx, [{ invoice, lines }]);
+  }
+
+  async invoicesFinalized(tx: EntityManager, finalized: readonly FinalizedInvoice[]): Promise<void> {
+    if (!finalized.length) return;
+    for (const h of this.hooks) {
+      if (h.invoicesFinalized) await h.invoicesFinalized(tx, finalized);
+      else if (h.invoiceFinalized) for (const f of finalized) await h.invoiceFinalized(tx, f.invoice, f.lines);
+    }
   }
 
   async creditNoteCreated(tx: EntityManager, note: CreditNote, lines: CreditNoteLine[], invoice: Invoice): Promise<void> {

@@ -1,8 +1,8 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Money } from '@closebook/money';
-import { LedgerService, RevenueRecognitionService, toDate } from '@closebook/ledger';
-import { InvoicingEvents, type InvoicingPostingHook } from '../invoicing-events';
+import { LedgerService, RevenueRecognitionService, toDate, type CreateScheduleInput, type PostEntryInput } from '@closebook/ledger';
+import { InvoicingEvents, type FinalizedInvoice, type InvoicingPostingHook } from '../invoicing-events';
 import type { Invoice } from '../entities/invoice.entity';
 import type { InvoiceLine } from '../entities/invoice-line.entity';
 import { CreditNote, type CreditNoteLine } from '../entities/credit-note.entity';
@@ -34,46 +34,82 @@ export class LedgerPostingHook implements InvoicingPostingHook, OnModuleInit {
   }
 
   async invoiceFinalized(tx: EntityManager, invoice: Invoice, lines: InvoiceLine[]): Promise<void> {
-    const date = toDate(invoice.finalizedAt ?? new Date(), 'finalized_at');
-    const posting = invoicePosting(invoice, lines);
-    // A zero invoice moves no money: nothing to post (the ledger refuses an entry without two lines).
-    if (posting.lines.length >= 2) {
-      await this.ledger.post(tx, {
-        organizationId: invoice.organizationId,
-        currency: invoice.currency,
-        date,
-        key: invoiceEntryKey(invoice.id),
-        source: { type: 'invoice', id: invoice.id },
-        description: `Invoice ${invoice.number ?? invoice.id}`,
-        lines: posting.lines,
-      });
-    }
-    for (const d of posting.deferrals) {
-      await this.recognition.createSchedule(tx, {
-        organizationId: invoice.organizationId,
-        key: deferralKey(d.lineId),
-        source: { type: 'invoice_line', id: d.lineId },
-        total: d.amount,
-        serviceStart: d.serviceStart,
-        serviceEnd: d.serviceEnd,
-        toAccount: d.toAccount,
-        partyId: invoice.customerId,
-        recognizeFrom: date,
-        description: `Invoice ${invoice.number ?? invoice.id}: ${lines.find((l) => l.id === d.lineId)?.description ?? d.lineId}`.slice(0, 1000),
-      });
-    }
-    // The usage of this period accrued at earlier month ends is now billed: reverse those accruals.
-    if (invoice.kind === 'period' && invoice.billingPeriodId) {
-      await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [usageAccrualLock(invoice.billingPeriodId)]);
-      const accruals = await tx.execute<{ key: string }[]>(
-        `select substr(key, 9) as key from journal_entries
-         where organization_id = ? and key like ? and source_type = 'billing_period' and source_id = ?`,
-        [invoice.organizationId, `accrual:usage:${invoice.billingPeriodId}:%`, invoice.billingPeriodId],
-      );
-      for (const a of accruals) {
-        await this.ledger.reverseAccrual(tx, { organizationId: invoice.organizationId, key: a.key, date, reason: `usage invoiced on ${invoice.number ?? invoice.id}` });
+    await this.invoicesFinalized(tx, [{ invoice, lines }]);
+  }
+
+  /**
+   * The entries of invoices finalized together, set-based: every invoice's entry in one `postMany`
+   * (a zero invoice moves no money and posts nothing), every deferral schedule in one
+   * `createSchedules`, and the usage accruals of their billing periods reversed at once. What each
+   * invoice posts is `invoicePosting`'s, exactly as for one invoice (one invoice is this with one).
+   */
+  async invoicesFinalized(tx: EntityManager, finalized: readonly FinalizedInvoice[]): Promise<void> {
+    const entries: PostEntryInput[] = [];
+    const schedules: CreateScheduleInput[] = [];
+    const billed: { invoice: Invoice; date: string }[] = [];
+    for (const { invoice, lines } of finalized) {
+      const date = toDate(invoice.finalizedAt ?? new Date(), 'finalized_at');
+      const posting = invoicePosting(invoice, lines);
+      // A zero invoice moves no money: nothing to post (the ledger refuses an entry without two lines).
+      if (posting.lines.length >= 2) {
+        entries.push({
+          organizationId: invoice.organizationId,
+          currency: invoice.currency,
+          date,
+          key: invoiceEntryKey(invoice.id),
+          source: { type: 'invoice', id: invoice.id },
+          description: `Invoice ${invoice.number ?? invoice.id}`,
+          lines: posting.lines,
+        });
       }
+      for (const d of posting.deferrals) {
+        schedules.push({
+          organizationId: invoice.organizationId,
+          key: deferralKey(d.lineId),
+          source: { type: 'invoice_line', id: d.lineId },
+          total: d.amount,
+          serviceStart: d.serviceStart,
+          serviceEnd: d.serviceEnd,
+          toAccount: d.toAccount,
+          partyId: invoice.customerId,
+          recognizeFrom: date,
+          description: `Invoice ${invoice.number ?? invoice.id}: ${lines.find((l) => l.id === d.lineId)?.description ?? d.lineId}`.slice(0, 1000),
+        });
+      }
+      if (invoice.kind === 'period' && invoice.billingPeriodId) billed.push({ invoice, date });
     }
+    if (entries.length) await this.ledger.postMany(tx, entries);
+    if (schedules.length) await this.recognition.createSchedules(tx, schedules);
+    if (billed.length) await this.reverseUsageAccruals(tx, billed);
+  }
+
+  /**
+   * The usage of these periods accrued at earlier month ends is now billed: reverse those accruals,
+   * under each period's accrual lock (taken in key order, so two takers never deadlock).
+   */
+  private async reverseUsageAccruals(tx: EntityManager, billed: { invoice: Invoice; date: string }[]): Promise<void> {
+    const locks = [...new Set(billed.map((b) => usageAccrualLock(b.invoice.billingPeriodId!)))].sort();
+    await tx.execute(
+      `select count(pg_advisory_xact_lock(hashtextextended(k, 0)))::int as n from (select k from unnest(?::text[]) as x(k) order by k) l`,
+      [`{${locks.map((k) => `"${k}"`).join(',')}}`],
+    );
+    const accruals = await tx.execute<{ key: string; organization_id: string; billing_period_id: string }[]>(
+      `select substr(e.key, 9) as key, e.organization_id, e.source_id as billing_period_id from journal_entries e
+        join jsonb_to_recordset(?::jsonb) as x(organization_id uuid, billing_period_id text)
+          on e.organization_id = x.organization_id and e.source_id = x.billing_period_id
+       where e.source_type = 'billing_period' and e.key like 'accrual:usage:' || x.billing_period_id || ':%'
+       order by e.key`,
+      [JSON.stringify(billed.map((b) => ({ organization_id: b.invoice.organizationId, billing_period_id: b.invoice.billingPeriodId })))],
+    );
+    if (!accruals.length) return;
+    const byPeriod = new Map(billed.map((b) => [`${b.invoice.organizationId}:${b.invoice.billingPeriodId}`, b]));
+    await this.ledger.reverseAccruals(
+      tx,
+      accruals.map((a) => {
+        const { invoice, date } = byPeriod.get(`${a.organization_id}:${a.billing_period_id}`)!;
+        return { organizationId: invoice.organizationId, key: a.key, date, reason: `usage invoiced on ${invoice.number ?? invoice.id}` };
+      }),
+    );
   }
 
   async creditNoteCreated(tx: EntityManager, note: CreditNote, _lines: CreditNoteLine[], invoice: Invoice): Promise<void> {

@@ -56,3 +56,15 @@ export const SUBSCRIPTION_LOCK_SQL = `select pg_advisory_xact_lock(hashtextexten
 
 /** The same lock on many subscriptions (a `{…}` uuid array), taken in id order so two takers never deadlock. */
 export const SUBSCRIPTIONS_LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended('invoicing:' || s::text, 0))::text from (select distinct s from unnest(?::uuid[]) as x(s) order by s) l`;
+
+/**
+ * Whether period invoice `i` is stale: a rollup of its subscription and period differs from the
+ * invoice's snapshot of it (count, aggregate or digest), or a rollup with events is not in the
+ * snapshot (a new price key). `PeriodRatingService.isStale` asks it of one invoice, finalization of a set.
+ */
+export const PERIOD_INVOICE_STALE = `exists (
+  select 1 from usage_rollups u
+  where u.subscription_id = i.subscription_id and u.period_start = i.period_start
+    and not exists (select 1 from invoice_rollups r where r.invoice_id = i.id and r.rollup_id = u.id
+                    and r.event_count = u.event_count and r.digest = u.digest and r.aggregate = u.aggregate)
+    and (u.event_count > 0 or exists (select 1 from invoice_rollups r where r.invoice_id = i.id and r.rollup_id = u.id)))`;

@@ -31,7 +31,7 @@ import { Invoice, type StoredRatingInput } from '../entities/invoice.entity';
 import { PendingItem } from '../entities/pending-item.entity';
 import { InvoiceRollup } from '../entities/invoice-rollup.entity';
 import { InvoiceWriter, type LineSource, type RollupSnapshot, type WriteInvoiceArgs } from './invoice-writer';
-import { rate, SUBSCRIPTION_LOCK_SQL, SUBSCRIPTIONS_LOCK_SQL } from './invoice-content';
+import { PERIOD_INVOICE_STALE, rate, SUBSCRIPTION_LOCK_SQL, SUBSCRIPTIONS_LOCK_SQL } from './invoice-content';
 
 const iso = (d: Date) => d.toISOString();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -260,15 +260,8 @@ export class PeriodRatingService {
    */
   async isStale(em: EntityManager, invoice: Invoice): Promise<boolean> {
     if (invoice.kind !== 'period') return false;
-    const rows = await em.execute<{ n: number }[]>(
-      `select count(*)::int as n from usage_rollups u
-       where u.subscription_id = ? and u.period_start = ?
-         and not exists (select 1 from invoice_rollups r where r.invoice_id = ? and r.rollup_id = u.id
-                         and r.event_count = u.event_count and r.digest = u.digest and r.aggregate = u.aggregate)
-         and (u.event_count > 0 or exists (select 1 from invoice_rollups r where r.invoice_id = ? and r.rollup_id = u.id))`,
-      [invoice.subscriptionId, iso(invoice.periodStart), invoice.id, invoice.id],
-    );
-    return rows[0].n > 0;
+    const [row] = await em.execute<{ stale: boolean }[]>(`select ${PERIOD_INVOICE_STALE} as stale from invoices i where i.id = ?`, [invoice.id]);
+    return row?.stale ?? false;
   }
 
   /**
