@@ -139,13 +139,18 @@ export class InvoicesService {
    * draft with an earlier period draft still open is left out and returned in `refused` (the single
    * path throws that error). Numbers follow the order of `items`.
    */
-  private async finalizeSet(tx: EntityManager, items: readonly { id: string; subscriptionId: string }[], now: Date): Promise<FinalizeSetResult> {
+  private async finalizeSet(tx: EntityManager, items: readonly { id: string; subscriptionId: string }[], now: Date, opts: { lean?: boolean } = {}): Promise<FinalizeSetResult> {
     const result: FinalizeSetResult = { finalized: [], unchanged: [], refused: [] };
     if (!items.length) return result;
     const ids = items.map((i) => i.id);
     await tx.execute(SUBSCRIPTIONS_LOCK_SQL, [uuidArray(items.map((i) => i.subscriptionId))]);
     const locked = new Map(
-      (await tx.find(Invoice, { id: { $in: ids } }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true })).map((i) => [i.id, i]),
+      // `lean` (a context of its own, nothing loaded before): without the stored rating input and
+      // allowance, JSON documents the unit of work would compare at every flush; a stale draft loads
+      // them before it is re-rated.
+      (
+        await tx.find(Invoice, { id: { $in: ids } }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true, ...(opts.lean ? { exclude: ['ratingInput', 'allowance'] as const } : {}) })
+      ).map((i) => [i.id, i]),
     );
     const drafts: Invoice[] = [];
     for (const id of ids) {
@@ -175,7 +180,7 @@ export class InvoicesService {
         continue;
       }
       if (check?.stale) {
-        await this.rating.rerate(tx, inv, now);
+        await this.rating.rerate(tx, await tx.findOneOrFail(Invoice, { id: inv.id }, { refresh: true }), now);
         rerated.add(inv.id);
       }
       ready.push(inv);
@@ -183,7 +188,9 @@ export class InvoicesService {
     if (!ready.length) return result;
 
     const lines = new Map<string, InvoiceLine[]>(ready.map((i) => [i.id, []]));
-    for (const l of await tx.find(InvoiceLine, { invoiceId: { $in: ready.map((i) => i.id) } }, { orderBy: { invoiceId: 'asc', position: 'asc' } })) {
+    // Read-only here (the posting rules read them): kept out of the identity map, whose flush would compare their JSON.
+    const found = await tx.find(InvoiceLine, { invoiceId: { $in: ready.map((i) => i.id) } }, { orderBy: { invoiceId: 'asc', position: 'asc' }, disableIdentityMap: true });
+    for (const l of found) {
       lines.get(l.invoiceId)?.push(l);
     }
     // The numbers are taken after every read: the counter row is locked until commit, so every other
@@ -204,12 +211,14 @@ export class InvoicesService {
       tx,
       ready.map((invoice) => ({ invoice, lines: lines.get(invoice.id)! })),
     );
-    for (const inv of ready) this.audit.record(tx, finalizedAudit(inv, rerated.has(inv.id)));
+    await this.audit.insertMany(
+      tx,
+      ready.map((inv) => finalizedAudit(inv, rerated.has(inv.id))),
+    );
     await this.outbox.emitMany(
       tx,
       ready.map((inv) => finalizedEvent(inv, now)),
     );
-    await tx.flush();
     result.finalized = ready;
     return result;
   }
@@ -322,11 +331,13 @@ export class InvoicesService {
       const pairs = rows.filter((r) => r.kind === 'period').map((r) => ({ subscription_id: r.subscription_id, period_start: r.period_start }));
       const dirty = await stalePairsOf(fork, pairs);
       if (dirty.length) await this.rollups.recomputeMany(fork, dirty);
-      const res = await fork.transactional((tx) =>
+      // A context of its own, with nothing loaded before: the set can be read lean.
+      const res = await em.fork().transactional((tx) =>
         this.finalizeSet(
           tx,
           rows.map((r) => ({ id: r.id, subscriptionId: r.subscription_id })),
           now,
+          { lean: true },
         ),
       );
       for (const inv of res.finalized) outcomes.set(inv.id, 'finalized');
