@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { IsolationLevel } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { CatalogService } from '@closebook/catalog';
+import { MoneyError } from '@closebook/money';
 import { NotFoundError } from '@closebook/platform';
 import { SubscriptionsService, toRatingState, type StateSegmentAt } from '@closebook/subscriptions';
 import type { AllowanceGrant, RatingPlanVersion, StateSegment, TransitionKind } from '@closebook/rating';
@@ -18,11 +18,30 @@ const PLAN_DOCUMENTS_CACHE_ENTRIES = 2_000;
 /** An answer is ~1–2 KB. */
 const RATINGS_CACHE_ENTRIES = 10_000;
 
+/** A (subscription, billing period) pair as the allowance reads it. */
+export interface AllowancePair {
+  sub: SubscriptionRow;
+  period: PeriodRow;
+}
+
+/** A pair with the usage quantities to rate. */
+export interface AllowanceQuestion extends AllowancePair {
+  usage: DimensionUsage[];
+}
+
+/** The states of one pair, or the rating core's refusal of its plan or period. */
+export type AllowanceAnswer = { states: AllowanceStates } | { error: MoneyError };
+
 /**
- * Loads what the allowance state of a (subscription, period) depends on — the subscription's terms
- * over the period as segments (plan version, seats, add-ons from its recorded changes, the
+ * Loads what the allowance state of (subscription, period) pairs depends on — each subscription's
+ * terms over its period as segments (plan version, seats, add-ons from its recorded changes, the
  * subscriptions module's rule), the pinned plan documents, carried-in grants — and hands them with
  * the usage quantities to the pure calculator, which rates them with `ratePeriodInvoice`.
+ *
+ * One load path for one pair and for a page of pairs: the inputs of every pair are read together in a
+ * constant number of statements (the subscriptions module's `segmentsAndEndMany`, one read of the
+ * plan documents not yet remembered, `grantsMany`), then each pair is computed in memory by the same
+ * functions. A single pair is a page of one.
  */
 @Injectable()
 export class AllowanceEngine {
@@ -33,16 +52,44 @@ export class AllowanceEngine {
 
   constructor(
     private readonly subscriptions: SubscriptionsService,
-    private readonly catalog: CatalogService,
     @Optional() @Inject(ALLOWANCE_GRANTS_SOURCE) grantsSource?: AllowanceGrantsSource,
   ) {
     this.grantsSource = grantsSource ?? new TableAllowanceGrantsSource();
   }
 
-  async states(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], loaded?: StateSegmentAt[]): Promise<AllowanceStates> {
-    const segments = await this.segments(em, sub, period, loaded);
-    const grants = await this.grantsSource.grants(em, sub, period);
-    return this.rate(sub, period, segments, usage, grants);
+  /** The states of one pair (`statesMany` of one); a plan or period the rating core refuses throws its MoneyError. */
+  async states(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[]): Promise<AllowanceStates> {
+    const [answer] = await this.statesMany(em, [{ sub, period, usage }]);
+    if ('error' in answer) throw answer.error;
+    return answer.states;
+  }
+
+  /**
+   * The states of many pairs, in their order, from one load of their inputs (`loadTerms`, `grantsMany`). A pair the
+   * rating core refuses (a MoneyError) gets its error and the others their states; any other error
+   * (a row gone, the database) is thrown.
+   */
+  async statesMany(em: EntityManager, questions: readonly AllowanceQuestion[]): Promise<AllowanceAnswer[]> {
+    if (!questions.length) return [];
+    const terms = await this.loadTerms(em, questions);
+    const grants = await this.grantsMany(em, questions);
+    return questions.map((q, i): AllowanceAnswer => {
+      try {
+        return { states: this.rate(q.sub, q.period, terms[i].terms.segments, q.usage, grants[i]) };
+      } catch (err) {
+        if (err instanceof MoneyError) return { error: err };
+        throw err;
+      }
+    });
+  }
+
+  /** The carried-in grants of many pairs, in their order: one read when the source can (`grantsMany`), else pair by pair. */
+  async grantsMany(em: EntityManager, pairs: readonly AllowancePair[]): Promise<AllowanceGrant[][]> {
+    if (!pairs.length) return [];
+    if (this.grantsSource.grantsMany) return this.grantsSource.grantsMany(em, pairs);
+    const out: AllowanceGrant[][] = [];
+    for (const p of pairs) out.push(await this.grantsSource.grants(em, p.sub, p.period));
+    return out;
   }
 
   /** The pure part: the rating core over the loaded inputs. */
@@ -74,15 +121,15 @@ export class AllowanceEngine {
   }
 
   /** The states in force over the period, as the period invoice rates them. */
-  async segments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, loaded?: StateSegmentAt[]): Promise<StateSegment[]> {
-    return (await this.loadTerms(em, sub, period, loaded)).terms.segments;
+  async segments(em: EntityManager, sub: SubscriptionRow, period: PeriodRow): Promise<StateSegment[]> {
+    return [...(await this.loadTerms(em, [{ sub, period }]))[0].terms.segments];
   }
 
   /**
    * The period's terms, remembered under `termsKey` (`termsKeySql` of the subscription's rows as the
-   * caller read them). On a miss they are loaded by the subscriptions module in one repeatable-read
-   * snapshot together with the key of that snapshot, so what is remembered is exactly what those
-   * rows give; a key the caller read a moment earlier that no longer matches is simply not stored.
+   * caller read them). On a miss they are loaded in one repeatable-read snapshot together with the
+   * key of that snapshot, so what is remembered is exactly what those rows give; a key the caller
+   * read a moment earlier that no longer matches is simply not stored.
    */
   async periodTerms(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, termsKey: string): Promise<PeriodTerms> {
     const hit = this.terms_.get(periodTermsKey(sub.id, period.start, period.end, termsKey));
@@ -91,50 +138,87 @@ export class AllowanceEngine {
       async (tx) => {
         const [row] = await tx.execute<{ terms_key: string }[]>(`select ${termsKeySql('x')} as terms_key from subscriptions x where x.id = ?::uuid`, [sub.id]);
         if (!row) throw new NotFoundError('subscription', sub.id);
-        const loaded = await this.loadTerms(tx, sub, period, undefined, row.terms_key);
-        if (loaded.cacheable) this.terms_.set(periodTermsKey(sub.id, period.start, period.end, row.terms_key), deepFreeze(loaded.terms));
-        return loaded.terms;
+        const [loaded] = await this.loadTerms(tx, [{ sub, period }]);
+        if (!loaded.cacheable) return loaded.terms;
+        const terms = deepFreeze({ key: row.terms_key, segments: loaded.terms.segments });
+        this.terms_.set(periodTermsKey(sub.id, period.start, period.end, row.terms_key), terms);
+        return terms;
       },
       { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true },
     );
   }
 
-  /** The subscription's terms over the period (the subscriptions module's segments). */
-  terms(em: EntityManager, subscriptionId: string, period: PeriodRow): Promise<StateSegmentAt[]> {
-    return this.subscriptions.segments(em, subscriptionId, period.start, period.end);
+  /**
+   * The terms of every pair, in their order (keyed '': the caller names them): the segments by the
+   * subscriptions module (its rows read once for all pairs), the plan documents from memory or one
+   * statement. `cacheable` is false when a draft document is used (it can change under the same rows).
+   */
+  private async loadTerms(em: EntityManager, pairs: readonly AllowancePair[]): Promise<{ terms: PeriodTerms; cacheable: boolean }[]> {
+    const cut: StateSegmentAt[][] = (
+      await this.subscriptions.segmentsAndEndMany(em, pairs.map((p) => ({ subscriptionId: p.sub.id, from: p.period.start, to: p.period.end })))
+    ).map((x) => x.segments);
+    const documents = await this.planDocuments(
+      em,
+      pairs.flatMap((p, i) => cut[i].map((s) => ({ id: s.state.planVersionId, organizationId: p.sub.organizationId }))),
+    );
+    return pairs.map((p, i) => {
+      let cacheable = true;
+      const segments: StateSegment[] = [];
+      for (const s of cut[i]) {
+        const d = documents.get(documentKey(p.sub.organizationId, s.state.planVersionId))!;
+        cacheable &&= d.published;
+        const planChange = s.changes.find((c) => c.kind === 'plan');
+        segments.push({
+          ...toRatingState(d.document, s.state.seats, s.state.addons),
+          from: s.from.toISOString(),
+          ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
+        });
+      }
+      return { terms: { key: '', segments }, cacheable };
+    });
   }
 
-  private async loadTerms(em: EntityManager, sub: SubscriptionRow, period: PeriodRow, loaded?: StateSegmentAt[], key = '') {
-    let cacheable = true;
-    const doc = async (id: string) => {
-      const d = await this.planDocument(em, id, sub.organizationId);
-      cacheable &&= d.published;
-      return d.document;
-    };
-    const segs = loaded ?? (await this.terms(em, sub.id, period));
-    const segments: StateSegment[] = [];
-    for (const s of segs) {
-      const planChange = s.changes.find((c) => c.kind === 'plan');
-      segments.push({
-        ...toRatingState(await doc(s.state.planVersionId), s.state.seats, s.state.addons),
-        from: s.from.toISOString(),
-        ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
-      });
+  /**
+   * Plan versions' documents by (organization, id): published ones are frozen in the database, so
+   * they are remembered; the others are read in one statement (a version of another organization, or
+   * none, is a 404 as `CatalogService.planVersionById` gives it).
+   */
+  private async planDocuments(em: EntityManager, wanted: readonly { id: string; organizationId: string }[]): Promise<Map<string, PlanDocument>> {
+    const out = new Map<string, PlanDocument>();
+    const missing = new Map<string, { id: string; organizationId: string }>();
+    for (const w of wanted) {
+      const key = documentKey(w.organizationId, w.id);
+      if (out.has(key) || missing.has(key)) continue;
+      const hit = this.documents.get(key);
+      if (hit) out.set(key, { document: hit, published: true });
+      else missing.set(key, w);
     }
-    // A draft document can change under the same rows: such terms carry no key, so nothing built on them is remembered.
-    return { terms: { key: cacheable ? key : '', segments } as PeriodTerms & { segments: StateSegment[] }, cacheable };
-  }
-
-  /** A plan version's document; published ones are frozen in the database, so they are remembered. */
-  private async planDocument(em: EntityManager, id: string, organizationId: string): Promise<{ document: RatingPlanVersion; published: boolean }> {
-    const key = `${organizationId}|${id}`;
-    const hit = this.documents.get(key);
-    if (hit) return { document: hit, published: true };
-    const version = await this.catalog.planVersionById(em, id, organizationId);
-    if (version.status !== 'published') return { document: version.document, published: false };
-    // A copy: the entity stays the ORM's to manage, the remembered document is ours to freeze.
-    const document = deepFreeze(structuredClone(version.document));
-    this.documents.set(key, document);
-    return { document, published: true };
+    if (!missing.size) return out;
+    const ids = [...new Set([...missing.values()].map((w) => w.id))];
+    const rows = await em.execute<{ id: string; organization_id: string; status: string; document: RatingPlanVersion }[]>(
+      `select id, organization_id, status, document from plan_versions where id = any(?::uuid[])`,
+      [`{${ids.join(',')}}`],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const [key, w] of missing) {
+      const row = byId.get(w.id);
+      if (!row || row.organization_id !== w.organizationId) throw new NotFoundError('plan version', w.id);
+      if (row.status !== 'published') {
+        out.set(key, { document: row.document, published: false });
+        continue;
+      }
+      // Each key its own copy: a row shared by two keys is never frozen twice or handed out mutable.
+      const document = deepFreeze(structuredClone(row.document));
+      this.documents.set(key, document);
+      out.set(key, { document, published: true });
+    }
+    return out;
   }
 }
+
+interface PlanDocument {
+  document: RatingPlanVersion;
+  published: boolean;
+}
+
+const documentKey = (organizationId: string, id: string) => `${organizationId}|${id}`;

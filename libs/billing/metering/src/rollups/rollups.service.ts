@@ -1,11 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { MoneyError } from '@closebook/money';
 import { OutboxService, ValidationError, type OutboxEvent } from '@closebook/platform';
-import type { StateSegmentAt } from '@closebook/subscriptions';
-import { thresholdsReached, type DimensionState, type DimensionUsage } from '../allowance/allowance-calculator';
-import { AllowanceEngine } from '../allowance/allowance-engine';
-import { toSubscriptionRow, type PeriodRow, type SubscriptionRow } from '../catalog/billing-sources';
+import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
+import { AllowanceEngine, type AllowanceAnswer, type AllowanceQuestion } from '../allowance/allowance-engine';
+import { toSubscriptionRow, type SubscriptionRow } from '../catalog/billing-sources';
 import { COMPUTE_ROLLUPS_SQL, COMPUTE_ROLLUPS_UNTIL_SQL, pairKeys, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
 
 /**
@@ -339,8 +337,12 @@ export class RollupsService {
     const rows = await tx.execute<RecomputedPair[]>(RECOMPUTE_ROLLUPS_SQL, keys);
     const written = new Map(rows.map((r) => [pairKey(r), r]));
     // No usage, no threshold: empty periods (the next one, a quiet customer's) skip the allowance rating.
+    // The pairs with usage are rated together: their terms and grants read once for the page.
+    const active = rows.filter((r) => r.usage);
+    const questions = active.map(toQuestion);
+    const answers = await this.engine.statesMany(tx, questions);
     const reached: { pair: string; event: OutboxEvent }[] = [];
-    for (const r of rows) if (r.usage) for (const event of await this.thresholdsOf(tx, r)) reached.push({ pair: pairKey(r), event });
+    for (const [i, r] of active.entries()) for (const event of this.thresholdEvents(questions[i], answers[i])) reached.push({ pair: pairKey(r), event });
     // Once per threshold: the outbox's dedupe key makes "once" a database guarantee, in this transaction.
     const fresh = await this.outbox.emitMany(tx, reached.map((x) => x.event));
     const emitted = new Map<string, number>();
@@ -368,30 +370,19 @@ export class RollupsService {
     });
   }
 
-  /** The thresholds the pair's usage (as just written) reached, as outbox messages; its terms decide what is included. */
-  private async thresholdsOf(tx: EntityManager, r: RecomputedPair): Promise<OutboxEvent[]> {
-    const sub = toSubscriptionRow({ ...r, id: r.subscription_id });
-    const period: PeriodRow = { start: new Date(r.period_start), end: new Date(r.period_end), seq: r.seq == null ? null : Number(r.seq) };
-    const usage = (r.usage ?? []).map((u) => ({ product_key: u.product_key, price_key: u.price_key, quantity: u.quantity }));
-    return this.thresholdEvents(tx, sub, period, usage, await this.engine.terms(tx, sub.id, period));
-  }
-
   /**
-   * `allowance.threshold_reached` for every threshold (80%, 100%) each dimension has reached; the
-   * caller writes them with their dedupe keys, so each is announced once per period.
+   * `allowance.threshold_reached` for every threshold (80%, 100%) each dimension of the pair has
+   * reached, its terms deciding what is included; the caller writes them with their dedupe keys, so
+   * each is announced once per period.
    */
-  private async thresholdEvents(tx: EntityManager, sub: SubscriptionRow, period: PeriodRow, usage: DimensionUsage[], terms: StateSegmentAt[]): Promise<OutboxEvent[]> {
+  private thresholdEvents({ sub, period }: AllowanceQuestion, answer: AllowanceAnswer): OutboxEvent[] {
     const periodStart = period.start.toISOString();
-    let states;
-    try {
-      states = await this.engine.states(tx, sub, period, usage, terms);
-    } catch (err) {
+    if ('error' in answer) {
       // A plan the rating core refuses must not stop the rollups; the invoice run reports it.
-      if (!(err instanceof MoneyError)) throw err;
-      this.logger.warn({ err, subscriptionId: sub.id, periodStart }, 'allowance thresholds skipped');
+      this.logger.warn({ err: answer.error, subscriptionId: sub.id, periodStart }, 'allowance thresholds skipped');
       return [];
     }
-    return states.dimensions.flatMap((d) =>
+    return answer.states.dimensions.flatMap((d) =>
       thresholdsReached(d).map((threshold) => ({
         organizationId: sub.organizationId,
         type: 'allowance.threshold_reached' as const,
@@ -400,6 +391,15 @@ export class RollupsService {
       })),
     );
   }
+}
+
+/** A recomputed pair with usage as the allowance engine takes it: the subscription and period as the statement read them, the usage as it stored it. */
+function toQuestion(r: RecomputedPair): AllowanceQuestion {
+  return {
+    sub: toSubscriptionRow({ ...r, id: r.subscription_id }),
+    period: { start: new Date(r.period_start), end: new Date(r.period_end), seq: r.seq == null ? null : Number(r.seq) },
+    usage: (r.usage ?? []).map((u) => ({ product_key: u.product_key, price_key: u.price_key, quantity: u.quantity })),
+  };
 }
 
 function thresholdPayload(
