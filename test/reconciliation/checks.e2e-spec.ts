@@ -15,6 +15,8 @@ import {
   CheckFingerprints,
   CHECK_KEYS,
   ReconciliationRunsService,
+  RollupsLinesCheck,
+  ROLLUPS_LINES_INVOICES_PAGE,
   toleranceStatusSql,
   withinTolerance,
   type ReconciliationRun,
@@ -252,6 +254,15 @@ describe('reconciliation checks', () => {
     expect(now.status).toBe('failed');
     const lastFails = await failures(last);
     const nowFails = await failures(now);
+    // The lines check pages by invoice: one invoice a page gives exactly the results of one page for all.
+    const linesCheck = api.app.get(RollupsLinesCheck);
+    linesCheck.invoicesPerPage = 1;
+    const paged = await runs()
+      .runNow(em(), t.orgId, LAST, { checks: ['rollups_lines'], startedBy: 'test' })
+      .finally(() => (linesCheck.invoicesPerPage = ROLLUPS_LINES_INVOICES_PAGE));
+    const linesOf = async (runId: string) => (await results(runId)).filter((r) => r.check_key === 'rollups_lines').map(({ item_key, status, expected, actual }) => [item_key, status, expected, actual]);
+    expect((await linesOf(paged.id)).length).toBeGreaterThan(4);
+    expect(await linesOf(paged.id)).toEqual(await linesOf(last.id));
     const item = (rows: ResultRow[], check: string, key: string) => rows.find((r) => r.check_key === check && r.item_key === key);
 
     // (a)

@@ -18,3 +18,4 @@ export type { CheckKey, Tolerance, ToleranceInForce, ToleranceMode, ResultStatus
 export { monthBounds } from '../checks/check';
 export type { CheckContext, CheckOutcome, CheckSummary, ReconciliationCheck } from '../checks/check';
 export { BULK_COMPUTE_ROLLUPS_SQL } from '../checks/events-rollups.check';
+export { RollupsLinesCheck, ROLLUPS_LINES_INVOICES_PAGE } from '../checks/rollups-lines.check';
