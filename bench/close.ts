@@ -26,7 +26,7 @@ import type { INestApplication } from '@nestjs/common';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { OrganizationsService } from '@closebook/platform';
 import { RollupsService } from '@closebook/metering';
-import { InvoicesService, InvoicingJobs, LedgerPostingHook, RATING_BATCH_SIZE } from '@closebook/invoicing';
+import { InvoicesService, InvoicingJobs, LedgerPostingHook, PeriodRatingService, RATING_BATCH_SIZE } from '@closebook/invoicing';
 import { CloseService, ReconciliationRunsService } from '@closebook/reconciliation';
 import {
   Api,
@@ -178,7 +178,12 @@ export async function main(argv: string[]) {
     if (Number(rollupStage.detail.events_covered) !== plain.events) log(`WARNING: the rollups cover ${rollupStage.detail.events_covered} events, the plain GROUP BY ${plain.events}`);
 
     // 2. Rating (the period-end flow's children).
-    await stage('rating', () => rateEndedPeriods(w, 4));
+    // As the flow's parent ends a period end: the statistics of what the children wrote.
+    await stage('rating', async () => {
+      const r = await rateEndedPeriods(w, 4);
+      const analyzed = await app(w).get(PeriodRatingService, { strict: false }).refreshStatistics(w.orm.em.fork(), r.rated);
+      return { ...r, analyzed };
+    });
 
     // 3. Finalization, ledger posting inside.
     const hook = app(w).get(LedgerPostingHook, { strict: false });

@@ -3,7 +3,7 @@
 // links, audit entries and announcements, and a number of statements that does not grow with the page.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PostgreSqlConnection } from '@mikro-orm/postgresql';
-import { PeriodRatingService } from '@closebook/invoicing';
+import { PeriodRatingService, STATISTICS_REFRESH_AFTER } from '@closebook/invoicing';
 import { startApi, type TestApi } from '../helpers/api';
 import { DAY, monthStart, rollUp, sendAll, sql, tenant, type Tenant } from './fixtures';
 
@@ -165,5 +165,22 @@ describe('period rating a page at a time', () => {
     ]);
     const res = await rating.rateMany(em(), ['00000000-0000-4000-8000-000000000000', current[0].id]);
     expect(res.map((r) => r.error?.code)).toEqual(['not_found', 'period_not_ended']);
+  });
+
+  it('a large period end refreshes the statistics of the tables it filled; a small one leaves them', async () => {
+    const analyzed = () =>
+      sql<{ n: number }>(api, `select coalesce(sum(analyze_count), 0)::int as n from pg_stat_user_tables where relname in ('invoice_lines', 'allowance_grants')`).then((r) => r[0].n);
+    const spy = jest.spyOn(PostgreSqlConnection.prototype, 'execute');
+    try {
+      expect(await rating.refreshStatistics(em(), STATISTICS_REFRESH_AFTER - 1)).toBe(false);
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    const before = await analyzed();
+    expect(await rating.refreshStatistics(em(), STATISTICS_REFRESH_AFTER)).toBe(true);
+    // The statistics collector reports with a short delay (other suites may analyze too: at least ours).
+    for (let i = 0; i < 50 && (await analyzed()) < before + 2; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await analyzed()).toBeGreaterThanOrEqual(before + 2);
   });
 });

@@ -61,7 +61,7 @@ export class InvoicingJobs {
     return out;
   }
 
-  /** A flow's parent: runs once its children are done and sums up what they did. */
+  /** A flow's parent: runs once its children are done, sums up what they did and refreshes the statistics of what they wrote. */
   @JobHandler('invoicing.rate-period')
   async ratePeriodParent(payload: JobPayload<'invoicing.rate-period'>, job: Job): Promise<BatchResult & { batches: number; failed_batches: number }> {
     const values = Object.values(await job.getChildrenValues<BatchResult>());
@@ -72,7 +72,8 @@ export class InvoicingJobs {
       sum.existing += v?.existing ?? 0;
       sum.failed.push(...(v?.failed ?? []));
     }
-    this.logger.log({ organization_id: payload.organization_id, period_end: payload.period_end, ...sum, failed: sum.failed.length }, 'period-end rating done');
+    const analyzed = await this.rating.refreshStatistics(this.em.fork(), sum.rated);
+    this.logger.log({ organization_id: payload.organization_id, period_end: payload.period_end, ...sum, failed: sum.failed.length, analyzed }, 'period-end rating done');
     return sum;
   }
 

@@ -50,6 +50,9 @@ export interface RatePeriodResult {
   created: boolean;
 }
 
+/** Invoices rated by one period end from which the tables it filled are analyzed (`refreshStatistics`). */
+export const STATISTICS_REFRESH_AFTER = 500;
+
 /** One period of `rateMany`: its invoice (new or found), or why it was refused. */
 export interface RateManyResult {
   billing_period_id: string;
@@ -171,6 +174,19 @@ export class PeriodRatingService {
       }
     }
     return ids.map((id) => out.get(id)!);
+  }
+
+  /**
+   * After a period end that rated `rated` invoices: refreshes the planner's statistics of the tables
+   * it filled, when that is many rows. The month-end reads that follow (finalization reads each
+   * chunk's lines, reconciliation every line) are planned on row counts; planned on counts from
+   * before the rating — autovacuum may be off, as on the CI box, or not have run yet — they scan a
+   * whole table per chunk instead of its index.
+   */
+  async refreshStatistics(em: EntityManager, rated: number): Promise<boolean> {
+    if (rated < STATISTICS_REFRESH_AFTER) return false;
+    await em.execute('analyze invoices, invoice_lines, invoice_rollups, allowance_grants, allowance_drawdowns, allowance_expiries');
+    return true;
   }
 
   /** Rates ended, chain-ready periods of distinct subscriptions in the caller's transaction (see `rateMany`). */
@@ -478,8 +494,10 @@ export class PeriodRatingService {
               (select coalesce(sum(d.drawn), 0) from allowance_drawdowns d
                 where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < p.period_start)::text as drawn_before
        from unnest(?::uuid[], ?::timestamptz[]) as p(subscription_id, period_start)
-       join allowance_grants g on g.subscription_id = p.subscription_id and g.kind = 'rollover'
-                              and g.granted_in_period <= p.period_start and g.expires_after_period >= p.period_start
+       -- Per pair through the (subscription_id, grant_id) index, fenced: the table grows during a period
+       -- end (every invoice writes grants), faster than the planner's statistics follow.
+       cross join lateral (select * from allowance_grants g where g.subscription_id = p.subscription_id and g.kind = 'rollover'
+                             and g.granted_in_period <= p.period_start and g.expires_after_period >= p.period_start offset 0) g
        order by p.subscription_id, p.period_start, g.grant_id`,
       pairKeys(pairs),
     );

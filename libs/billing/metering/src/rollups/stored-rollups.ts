@@ -46,8 +46,10 @@ export async function stalePairsOf(em: EntityManager, pairs: readonly PairKey[])
   return em.execute<{ subscription_id: string; period_start: string }[]>(
     `select p.subscription_id, p.period_start
      from unnest(?::uuid[], ?::timestamptz[]) as p(subscription_id, period_start)
-     where not exists (select 1 from usage_rollup_periods r where r.subscription_id = p.subscription_id and r.period_start = p.period_start)
-        or exists (select 1 from usage_rollup_dirty d where d.subscription_id = p.subscription_id and d.period_start = p.period_start)`,
+     -- Correlated probes of the primary keys (offset 0 keeps them sub-plans, not hash joins over the
+     -- whole tables, whatever the planner's statistics say after a bulk write).
+     where not exists (select 1 from usage_rollup_periods r where r.subscription_id = p.subscription_id and r.period_start = p.period_start offset 0)
+        or exists (select 1 from usage_rollup_dirty d where d.subscription_id = p.subscription_id and d.period_start = p.period_start offset 0)`,
     pairKeys(pairs),
   );
 }
