@@ -414,14 +414,7 @@ export class PeriodRatingService {
       const renews = !(sub.endsAt && serviceEndBoundary(sub.endsAt) <= p.periodEnd);
       let next: PeriodInvoiceInput['next'];
       if (renews) next = toRatingState(await this.catalog.ratingPlanVersion(em, end.planVersionId), end.seats, end.addons);
-      const periodRollups: RollupSnapshot[] = (rollups.get(pairId(sub.id, p.periodStart)) ?? []).map((r) => ({
-        id: r.id,
-        product_key: r.product_key,
-        price_key: r.price_key,
-        event_count: r.event_count,
-        aggregate: r.aggregate,
-        digest: r.digest,
-      }));
+      const periodRollups = (rollups.get(pairId(sub.id, p.periodStart)) ?? []).map(snapshotOf);
       const sources = new Map<string, LineSource>();
       const onDemand: RatingCharge[] = [];
       for (const c of chargesOf.get(sub.id) ?? []) {
@@ -469,14 +462,7 @@ export class PeriodRatingService {
 
   /** The stored rollups of a (subscription, period), as the snapshot shape. */
   async storedRollups(em: EntityManager, subscriptionId: string, periodStart: Date): Promise<RollupSnapshot[]> {
-    return (await this.rollups.stored(em, subscriptionId, periodStart)).map((r) => ({
-      id: r.id,
-      product_key: r.product_key,
-      price_key: r.price_key,
-      event_count: r.event_count,
-      aggregate: r.aggregate,
-      digest: r.digest,
-    }));
+    return (await this.rollups.stored(em, subscriptionId, periodStart)).map(snapshotOf);
   }
 
   /**
@@ -549,6 +535,11 @@ export function usageOf(rollups: { product_key: string; price_key: string; aggre
 /** The customer's tax rate for rating: null (no tax line) when it is 0. */
 export function taxRateOf(customer: Customer): string | null {
   return dec(customer.taxRate).gt(0) ? formatDecimal(dec(customer.taxRate)) : null;
+}
+
+/** A rollup as an invoice's snapshot keeps it. */
+function snapshotOf(r: RollupSnapshot): RollupSnapshot {
+  return { id: r.id, product_key: r.product_key, price_key: r.price_key, event_count: r.event_count, aggregate: r.aggregate, digest: r.digest };
 }
 
 /** A (subscription, period start) key, whatever form the instant comes in. */

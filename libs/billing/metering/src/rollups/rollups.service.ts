@@ -4,6 +4,7 @@ import { OutboxService, ValidationError, type OutboxEvent } from '@closebook/pla
 import { thresholdsReached, type DimensionState } from '../allowance/allowance-calculator';
 import { AllowanceEngine, type AllowanceAnswer, type AllowanceQuestion } from '../allowance/allowance-engine';
 import { toSubscriptionRow, type SubscriptionRow } from '../catalog/billing-sources';
+import { storedRollupsOf } from './stored-rollups';
 import { COMPUTE_ROLLUPS_SQL, COMPUTE_ROLLUPS_UNTIL_SQL, pairKeys, RECOMPUTE_ROLLUPS_SQL } from './rollup-sql';
 
 /**
@@ -157,13 +158,7 @@ export class RollupsService {
 
   /** The stored rollups of one (subscription, period). */
   async stored(em: EntityManager, subscriptionId: string, periodStart: Date | string): Promise<StoredRollup[]> {
-    return em.execute<StoredRollup[]>(
-      `select id, subscription_id, period_start, period_end, product_id, product_key, price_key, aggregation,
-              event_count::text as event_count, aggregate::text as aggregate, digest::text as digest, computed_at
-       from usage_rollups where subscription_id = ?::uuid and period_start = ?::timestamptz
-       order by product_key, price_key`,
-      [subscriptionId, iso(periodStart)],
-    );
+    return storedRollupsOf(em, [{ subscription_id: subscriptionId, period_start: periodStart }]);
   }
 
   /** When the pair was last rolled up (null: never) and whether events are waiting for the next recompute. */

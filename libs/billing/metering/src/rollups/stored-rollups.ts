@@ -1,23 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { pairKeys } from './rollup-sql';
+import type { StoredRollup } from './rollups.service';
 
 type PairKey = { subscription_id: string; period_start: Date | string };
 
-/** A stored rollup row as readers take it (amounts as exact decimal text). */
-export interface StoredRollupRow {
-  id: string;
-  subscription_id: string;
-  period_start: string;
-  period_end: string;
-  product_id: string;
-  product_key: string;
-  price_key: string;
-  aggregation: string;
-  event_count: string;
-  aggregate: string;
-  digest: string;
-  computed_at: string;
-}
+/** A stored rollup row as readers take it (amounts as exact decimal text): `StoredRollup`. */
+export type StoredRollupRow = StoredRollup;
 
 const STORED_COLUMNS = `u.id, u.subscription_id, u.period_start, u.period_end, u.product_id, u.product_key, u.price_key, u.aggregation,
   u.event_count::text as event_count, u.aggregate::text as aggregate, u.digest::text as digest, u.computed_at`;
