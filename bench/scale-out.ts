@@ -1,6 +1,6 @@
 /**
  * Rating and reconciliation with one and with two worker processes: `npm run bench -- scale-out
- * [--subscriptions 10000] [--events 1000000]`.
+ * [--subscriptions 10000] [--events 1000000] [--concurrency 4]` (WORKER_CONCURRENCY of each worker).
  *
  * Set-up (once): `closebook_bench_scale_out` (dropped, recreated, migrated), the demo's catalog and
  * `--subscriptions` subscriptions from the start of last month through the API (opening invoices
@@ -48,13 +48,13 @@ async function waitWorkers(prefix: string, n: number) {
   }
 }
 
-async function phase(url: string, prefix: string, orgId: string, month: string, workers: number) {
+async function phase(url: string, prefix: string, orgId: string, month: string, workers: number, concurrency: number) {
   await clearRedisPrefix(prefix);
   Object.assign(process.env, { DATABASE_URL: url, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' });
   const { createApiApp } = await import('../apps/api/src/create-app');
   const app = await createApiApp({ logger: false });
   const orm = app.get<MikroORM>(MikroORM);
-  const env = { ...process.env, DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', NODE_ENV: 'production', WORKER_CONCURRENCY: '4' };
+  const env = { ...process.env, DATABASE_URL: url, REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', NODE_ENV: 'production', WORKER_CONCURRENCY: String(concurrency) };
   const children: ChildProcess[] = [];
   const pg = new Client({ connectionString: url });
   await pg.connect();
@@ -114,7 +114,7 @@ async function phase(url: string, prefix: string, orgId: string, month: string, 
 }
 
 export async function main(argv: string[]) {
-  const o = numberFlags(argv, { subscriptions: 10_000, events: 1_000_000 });
+  const o = numberFlags(argv, { subscriptions: 10_000, events: 1_000_000, concurrency: 4 });
   const url1 = benchUrl('scale_out');
   const url2 = benchUrl('scale_out_2');
   const prefix = 'cbbench_scale_out';
@@ -148,8 +148,8 @@ export async function main(argv: string[]) {
   } finally {
     await admin.end();
   }
-  const one = await phase(url1, `${prefix}_1`, orgId, month, 1);
-  const two = await phase(url2, `${prefix}_2`, orgId, month, 2);
+  const one = await phase(url1, `${prefix}_1`, orgId, month, 1, o.concurrency);
+  const two = await phase(url2, `${prefix}_2`, orgId, month, 2, o.concurrency);
   const pg = new Client({ connectionString: url1 });
   await pg.connect();
   const version = (await pg.query('show server_version')).rows[0].server_version as string;
