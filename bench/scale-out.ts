@@ -1,6 +1,6 @@
 /**
  * Rating and reconciliation with one and with two worker processes: `npm run bench -- scale-out
- * [--subscriptions 10000] [--events 1000000] [--concurrency 4]` (WORKER_CONCURRENCY of each worker).
+ * [--subscriptions 10000] [--events 1000000] [--concurrency 2]` (WORKER_CONCURRENCY of each worker: two jobs in flight per process on a 2-core box; see results).
  *
  * Set-up (once): `closebook_bench_scale_out` (dropped, recreated, migrated), the demo's catalog and
  * `--subscriptions` subscriptions from the start of last month through the API (opening invoices
@@ -114,7 +114,7 @@ async function phase(url: string, prefix: string, orgId: string, month: string, 
 }
 
 export async function main(argv: string[]) {
-  const o = numberFlags(argv, { subscriptions: 10_000, events: 1_000_000, concurrency: 4 });
+  const o = numberFlags(argv, { subscriptions: 10_000, events: 1_000_000, concurrency: 2 });
   const url1 = benchUrl('scale_out');
   const url2 = benchUrl('scale_out_2');
   const prefix = 'cbbench_scale_out';
