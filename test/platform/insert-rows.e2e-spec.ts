@@ -1,0 +1,80 @@
+// insertRows: many rows in one statement, each column in its declared type, exactly what was given.
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { AuditEntry, AuditService, insertRows } from '@closebook/platform';
+import { startApi, type TestApi } from '../helpers/api';
+
+describe('insertRows', () => {
+  let api: TestApi;
+  const em = () => api.orm.em.fork() as EntityManager;
+  beforeAll(async () => {
+    api = await startApi();
+  });
+  afterAll(() => api.close());
+
+  it('writes every row in one statement with its types kept: exact decimals in JSON, quotes, unicode, instants', async () => {
+    const { orgId } = await api.newOrg('insertRows');
+    const at = new Date('2026-11-24T03:04:05.678Z');
+    const tricky = { amount: '123456789012345678901234.000000001', text: `it's "quoted" \\ and ünïcödé ✓`, nested: [{ a: null }] };
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    await em().transactional((tx) =>
+      insertRows(
+        tx,
+        AuditEntry,
+        ids.map((id, i) => ({
+          id,
+          createdAt: at,
+          organizationId: orgId,
+          actorKeyId: null,
+          actor: 'system',
+          action: `test.insert_rows.${i}`,
+          resourceType: 'test',
+          resourceId: id,
+          data: tricky,
+          requestId: null,
+          idempotencyKey: null,
+        })),
+      ),
+    );
+    const rows = await em().execute<{ id: string; action: string; data: unknown; created_at: Date; request_id: string | null }[]>(
+      `select id, action, data, created_at, request_id from audit_log where organization_id = ? and resource_type = 'test' order by action`,
+      [orgId],
+    );
+    expect(rows.map((r) => r.id)).toEqual(ids);
+    for (const r of rows) {
+      expect(r.data).toEqual(tricky);
+      expect(new Date(r.created_at).toISOString()).toBe(at.toISOString());
+      expect(r.request_id).toBeNull();
+    }
+  });
+
+  it('refuses a property the entity has no column for, and writes nothing', async () => {
+    const { orgId } = await api.newOrg('insertRows refused');
+    await expect(
+      em().transactional((tx) =>
+        insertRows(tx, AuditEntry, [{ id: randomUUID(), organizationId: orgId, actor: 'system', action: 'x', resourceType: 'test', resourceId: 'x', colour: 'red' } as never]),
+      ),
+    ).rejects.toThrow('AuditEntry has no column for colour');
+    const [{ n }] = await em().execute<{ n: number }[]>(`select count(*)::int as n from audit_log where organization_id = ? and resource_type = 'test'`, [orgId]);
+    expect(n).toBe(0);
+  });
+
+  it('AuditService.insertMany writes the entries record() would, in one statement', async () => {
+    const { orgId } = await api.newOrg('audit insertMany');
+    const audit = api.app.get(AuditService);
+    await em().transactional((tx) =>
+      audit.insertMany(tx, [
+        { organizationId: orgId, action: 'test.many', resourceType: 'test', resourceId: 'a', data: { n: 1 } },
+        { organizationId: orgId, action: 'test.many', resourceType: 'test', resourceId: 'b' },
+      ]),
+    );
+    const rows = await em().execute<{ resource_id: string; actor: string; data: unknown }[]>(
+      `select resource_id, actor, data from audit_log where organization_id = ? and action = 'test.many' order by resource_id`,
+      [orgId],
+    );
+    expect(rows).toEqual([
+      { resource_id: 'a', actor: 'system', data: { n: 1 } },
+      { resource_id: 'b', actor: 'system', data: null },
+    ]);
+  });
+});
