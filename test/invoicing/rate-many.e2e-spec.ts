@@ -3,7 +3,7 @@
 // links, audit entries and announcements, and a number of statements that does not grow with the page.
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { PostgreSqlConnection } from '@mikro-orm/postgresql';
-import { PeriodRatingService, STATISTICS_REFRESH_AFTER } from '@closebook/invoicing';
+import { InvoiceWriter, PeriodRatingService, STATISTICS_REFRESH_AFTER } from '@closebook/invoicing';
 import { startApi, type TestApi } from '../helpers/api';
 import { DAY, monthStart, rollUp, sendAll, sql, tenant, type Tenant } from './fixtures';
 
@@ -182,5 +182,59 @@ describe('period rating a page at a time', () => {
     // The statistics collector reports with a short delay (other suites may analyze too: at least ours).
     for (let i = 0; i < 50 && (await analyzed()) < before + 2; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await analyzed()).toBeGreaterThanOrEqual(before + 2);
+  });
+
+  it('a period the rating core refuses is reported on its own; a page that cannot commit is rated one period at a time', async () => {
+    const t = await tenant(api, 'Refusals in a page');
+    const subs = await build(t, 4);
+    // A published version the rating core refuses (a currency it does not know), pinned under c1's
+    // subscription (one ended period; c0's has two, so its second is left for the page below).
+    const refusedSub = subs[1];
+    const [broken] = await sql<{ id: string }>(
+      api,
+      `insert into plan_versions (id, created_at, organization_id, plan_id, version, status, published_at, allowance_multiplier, document)
+       select gen_random_uuid(), now(), pv.organization_id, pv.plan_id, pv.version + 100, 'published', now(), pv.allowance_multiplier, jsonb_set(pv.document, '{currency}', '"ZZZ"')
+       from plan_versions pv join subscriptions s on s.plan_version_id = pv.id where s.id = ? returning id`,
+      [refusedSub],
+    );
+    await sql(api, 'update subscriptions set plan_version_id = ? where id = ?', [broken.id, refusedSub]);
+    // Only the periods whose earlier periods are invoiced go in the page: the first ended periods.
+    const firsts = await sql<{ id: string; subscription_id: string }>(
+      api,
+      `select bp.id, bp.subscription_id from billing_periods bp where bp.organization_id = ? and bp.period_end <= now()
+         and not exists (select 1 from billing_periods e where e.subscription_id = bp.subscription_id and e.seq < bp.seq)
+       order by bp.subscription_id`,
+      [t.orgId],
+    );
+    const res = await rating.rateMany(em(), firsts.map((p) => p.id));
+    const refusedPeriod = firsts.find((p) => p.subscription_id === refusedSub)!.id;
+    expect(res.find((r) => r.billing_period_id === refusedPeriod)).toMatchObject({ created: false, error: expect.objectContaining({ code: 'rating_failed' }) });
+    expect(res.filter((r) => r.billing_period_id !== refusedPeriod).every((r) => r.created && r.invoice_id)).toBe(true);
+    const invoiced = await sql<{ subscription_id: string }>(api, `select subscription_id from invoices where organization_id = ? and kind = 'period'`, [t.orgId]);
+    expect(invoiced.map((i) => i.subscription_id).sort()).toEqual(firsts.filter((p) => p.subscription_id !== refusedSub).map((p) => p.subscription_id).sort());
+
+    // The next periods, with the page's write failing once: each goes the single path and is rated once.
+    const seconds = await sql<{ id: string }>(
+      api,
+      `select bp.id from billing_periods bp where bp.organization_id = ? and bp.period_end <= now() and bp.subscription_id <> ?
+         and not exists (select 1 from invoices i where i.kind = 'period' and i.billing_period_id = bp.id) order by bp.subscription_id`,
+      [t.orgId, refusedSub],
+    );
+    expect(seconds.length).toBeGreaterThan(0);
+    const spy = jest.spyOn(InvoiceWriter.prototype, 'writeMany').mockImplementationOnce(() => Promise.reject(new Error('the page fails once')));
+    try {
+      const again = await rating.rateMany(em(), seconds.map((p) => p.id));
+      expect(again.every((r) => r.created && r.invoice_id && !r.error)).toBe(true);
+      expect(spy.mock.calls.length).toBe(1 + seconds.length);
+    } finally {
+      spy.mockRestore();
+    }
+    const [{ n, distinct }] = await sql<{ n: number; distinct: number }>(
+      api,
+      `select count(*)::int as n, count(distinct billing_period_id)::int as distinct from invoices where organization_id = ? and kind = 'period'`,
+      [t.orgId],
+    );
+    expect(n).toBe(distinct);
+    expect(n).toBe(invoiced.length + seconds.length);
   });
 });
