@@ -76,13 +76,14 @@ export class InvoiceWriter {
     const now = new Date();
     const ids = all.map(() => randomUUID());
     const rows = all.map((a, i) => rowsOf(a, ids[i], new Map(), now));
+    const columns = all.map(invoiceColumns);
     await insertRows(
       tx,
       Invoice,
-      all.map((a, i) => ({ id: ids[i], createdAt: now, ...invoiceColumns(a), status: 'draft' as const, ratingCount: 1 })),
+      columns.map((c, i) => ({ id: ids[i], createdAt: now, ...c, status: 'draft' as const, ratingCount: 1 })),
     );
     await this.insertChildren(tx, rows);
-    await this.audit.insertMany(tx, all.map((a, i) => auditOf(a, ids[i], 'invoice.created', 1)));
+    await this.audit.insertMany(tx, all.map((a, i) => auditOf(a, ids[i], 'invoice.created', 1, columns[i].contentHash)));
     return ids;
   }
 
@@ -112,7 +113,7 @@ export class InvoiceWriter {
     existing.ratingCount = existing.ratingCount + 1;
     await tx.flush();
     await this.insertChildren(tx, [rowsOf(a, existing.id, lineIds, new Date())]);
-    await this.audit.insertMany(tx, [auditOf(a, existing.id, 'invoice.rerated', existing.ratingCount)]);
+    await this.audit.insertMany(tx, [auditOf(a, existing.id, 'invoice.rerated', existing.ratingCount, c.contentHash)]);
     return existing;
   }
 
@@ -158,7 +159,8 @@ function invoiceColumns(a: WriteInvoiceArgs) {
   };
 }
 
-function auditOf(a: WriteInvoiceArgs, invoiceId: string, action: 'invoice.created' | 'invoice.rerated', ratingCount: number): AuditRecord {
+/** The audit entry of a written draft (`hash`: its content hash, computed once with its columns). */
+function auditOf(a: WriteInvoiceArgs, invoiceId: string, action: 'invoice.created' | 'invoice.rerated', ratingCount: number, hash: string): AuditRecord {
   const r = a.rated;
   return {
     organizationId: a.organizationId,
@@ -175,7 +177,7 @@ function auditOf(a: WriteInvoiceArgs, invoiceId: string, action: 'invoice.create
       total: r.total,
       lines: r.lines.length,
       rating_count: ratingCount,
-      content_hash: contentHash(r),
+      content_hash: hash,
     },
   };
 }
