@@ -144,6 +144,16 @@ describe('catalog over HTTP', () => {
 
       const doc = await api.app.get(CatalogService).ratingPlanVersion(api.orm.em.fork(), created.body.id);
       expect(doc).toEqual(expected);
+      // Many at once: published (remembered, frozen); another organization's or an unknown version is a 404.
+      const catalog = api.app.get(CatalogService);
+      const many = await catalog.ratingPlanDocuments(api.orm.em.fork(), [{ id: created.body.id, organizationId: t.orgId }, { id: created.body.id }]);
+      expect([...many.keys()]).toEqual([created.body.id]);
+      expect(many.get(created.body.id)).toEqual({ document: expected, published: true });
+      expect(Object.isFrozen(many.get(created.body.id)!.document)).toBe(true);
+      const other = (await tenant()).orgId;
+      await expect(catalog.ratingPlanDocuments(api.orm.em.fork(), [{ id: created.body.id, organizationId: other }])).rejects.toMatchObject({ code: 'not_found' });
+      await expect(catalog.ratingPlanDocuments(api.orm.em.fork(), [{ id: '00000000-0000-4000-8000-000000000000' }])).rejects.toMatchObject({ code: 'not_found' });
+      await expect(catalog.ratingPlanVersion(api.orm.em.fork(), 'not-a-uuid')).rejects.toMatchObject({ code: 'not_found' });
       const jan = { start: iso('2026-01-01'), end: iso('2026-02-01') };
       const invoice = ratePeriodInvoice({
         subscription_id: 'sub',

@@ -17,7 +17,7 @@ import {
   type InvoicingPostingHook,
 } from '@closebook/invoicing';
 import { UnprocessableError } from '@closebook/platform';
-import { FINALIZE_CHUNK, STALE_PERIOD_INVOICES_SQL } from '../../libs/billing/invoicing/src/invoices.service';
+import { DRAFT_CHECKS_SQL, FINALIZE_CHUNK } from '../../libs/billing/invoicing/src/invoices.service';
 import { startApi, type TestApi } from '../helpers/api';
 import { sql, tenant, uid, type Tenant } from './fixtures';
 
@@ -228,7 +228,9 @@ describe('month-end finalization in chunks', () => {
     // The chunk's staleness check and PeriodRatingService.isStale agree (one definition): only the draft with late events is stale.
     const periodDrafts = await em().find(Invoice, { organizationId: b.t.orgId, kind: 'period', status: 'draft' });
     for (const d of periodDrafts) await api.app.get(RollupsService).ensureFresh(em(), d.subscriptionId, d.periodStart);
-    const stale = new Set((await em().execute<{ id: string }[]>(STALE_PERIOD_INVOICES_SQL, [`{${periodDrafts.map((d) => d.id).join(',')}}`])).map((r) => r.id));
+    const checks = await em().execute<{ id: string; stale: boolean }[]>(DRAFT_CHECKS_SQL, [`{${periodDrafts.map((d) => d.id).join(',')}}`]);
+    expect(checks).toHaveLength(periodDrafts.length);
+    const stale = new Set(checks.filter((r) => r.stale).map((r) => r.id));
     for (const d of periodDrafts) expect(stale.has(d.id)).toBe(await rating().isStale(em(), d));
     expect([...stale].map((id) => labelsB.get(id))).toEqual([`late:period:${SEP.toISOString()}`]);
 

@@ -9,6 +9,7 @@ export * from './database/base.entity';
 export * from './database/orm-config';
 export * from './database/database.module';
 export * from './database/insert-rows';
+export * from './database/advisory-locks';
 export * from './context/request-context';
 export * from './context/request-scope.middleware';
 export * from './auth/roles';

@@ -29,23 +29,53 @@ export class CatalogService {
    * With `organizationId`, a version of another organization is a 404.
    */
   async ratingPlanVersion(em: EntityManager, planVersionId: string, organizationId?: string): Promise<RatingPlanVersion> {
-    const hit = this.published.get(planVersionId);
-    if (hit && (!organizationId || hit.organizationId === organizationId)) return hit.document;
-    // A plain read, not an entity: the document is read-only here, and a managed entity would have its
-    // whole JSON compared again at every flush of the caller's unit of work (rating flushes several times).
-    const [row] = isUuid(planVersionId)
-      ? await em.execute<{ organization_id: string; status: string; document: RatingPlanVersion }[]>(
-          'select organization_id, status, document from plan_versions where id = ?',
-          [planVersionId],
-        )
-      : [];
-    if (!row || (organizationId && row.organization_id !== organizationId)) throw new NotFoundError('plan version', planVersionId);
-    if (row.status !== 'published') return row.document;
-    // Published versions are frozen by a database trigger: remembered, and frozen here too.
-    if (this.published.size >= PUBLISHED_DOCUMENTS_KEPT) this.published.delete(this.published.keys().next().value as string);
-    const document = deepFreeze(row.document);
-    this.published.set(planVersionId, { organizationId: row.organization_id, document });
-    return document;
+    return (await this.ratingPlanDocuments(em, [{ id: planVersionId, organizationId }])).get(planVersionId)!.document;
+  }
+
+  /**
+   * `ratingPlanVersion` of many versions, by id, with whether each is published (only published
+   * documents never change, so only they may be remembered by callers): the ones not in memory in
+   * one read. A version that does not exist, or belongs to another organization than the one asked
+   * with it, is a 404.
+   */
+  async ratingPlanDocuments(
+    em: EntityManager,
+    wanted: readonly { id: string; organizationId?: string }[],
+  ): Promise<Map<string, { document: RatingPlanVersion; published: boolean }>> {
+    const out = new Map<string, { document: RatingPlanVersion; published: boolean }>();
+    const missing = new Set<string>();
+    for (const w of wanted) {
+      if (!isUuid(w.id)) throw new NotFoundError('plan version', w.id);
+      const hit = this.published.get(w.id);
+      if (hit && (!w.organizationId || hit.organizationId === w.organizationId)) out.set(w.id, { document: hit.document, published: true });
+      else if (!hit) missing.add(w.id);
+      else throw new NotFoundError('plan version', w.id);
+    }
+    if (missing.size) {
+      // Plain rows, not entities: the documents are read-only here, and managed entities would have
+      // their whole JSON compared again at every flush of the caller's unit of work.
+      const rows = await em.execute<{ id: string; organization_id: string; status: string; document: RatingPlanVersion }[]>(
+        'select id, organization_id, status, document from plan_versions where id = any(?::uuid[])',
+        [`{${[...missing].join(',')}}`],
+      );
+      for (const row of rows) {
+        if (row.status !== 'published') {
+          out.set(row.id, { document: row.document, published: false });
+          continue;
+        }
+        // Published versions are frozen by a database trigger: remembered, and frozen here too.
+        if (this.published.size >= PUBLISHED_DOCUMENTS_KEPT) this.published.delete(this.published.keys().next().value as string);
+        const document = deepFreeze(row.document);
+        this.published.set(row.id, { organizationId: row.organization_id, document });
+        out.set(row.id, { document, published: true });
+      }
+      const orgOf = new Map(rows.map((r) => [r.id, r.organization_id]));
+      for (const w of wanted) {
+        if (!missing.has(w.id)) continue;
+        if (!orgOf.has(w.id) || (w.organizationId && orgOf.get(w.id) !== w.organizationId)) throw new NotFoundError('plan version', w.id);
+      }
+    }
+    return out;
   }
 
   async planVersionById(em: EntityManager, planVersionId: string, organizationId?: string): Promise<PlanVersion> {

@@ -13,7 +13,7 @@ import { Payment } from './entities/payment.entity';
 import { InvoicingEvents } from './invoicing-events';
 import { reserveDocumentNumbers } from './document-numbers';
 import { PeriodRatingService } from './rating/period-rating.service';
-import { PERIOD_INVOICE_STALE, SUBSCRIPTIONS_LOCK_SQL } from './rating/invoice-content';
+import { lockSubscriptions, PERIOD_INVOICE_STALE } from './rating/invoice-content';
 
 /** Days from finalization to the due date (net 30). */
 export const PAYMENT_TERMS_DAYS = 30;
@@ -143,7 +143,7 @@ export class InvoicesService {
     const result: FinalizeSetResult = { finalized: [], unchanged: [], refused: [] };
     if (!items.length) return result;
     const ids = items.map((i) => i.id);
-    await tx.execute(SUBSCRIPTIONS_LOCK_SQL, [uuidArray(items.map((i) => i.subscriptionId))]);
+    await lockSubscriptions(tx, items.map((i) => i.subscriptionId));
     const locked = new Map(
       // `lean` (a context of its own, nothing loaded before): without the stored rating input and
       // allowance, JSON documents the unit of work would compare at every flush; a stale draft loads
@@ -390,8 +390,6 @@ interface FinalizeSetResult {
 /** A `{…}` literal for a `?::uuid[]` parameter. */
 const uuidArray = (ids: readonly string[]) => `{${ids.join(',')}}`;
 
-/** The ids of the stale period invoices among `?::uuid[]` (see PERIOD_INVOICE_STALE). */
-export const STALE_PERIOD_INVOICES_SQL = `select i.id from invoices i where i.id = any(?::uuid[]) and i.kind = 'period' and ${PERIOD_INVOICE_STALE}`;
 
 interface DraftCheckRow {
   id: string;
@@ -401,7 +399,7 @@ interface DraftCheckRow {
 }
 
 /** Per period draft of `?::uuid[]`: its oldest earlier period draft, and whether it is stale. */
-const DRAFT_CHECKS_SQL = `select i.id,
+export const DRAFT_CHECKS_SQL = `select i.id,
     (select e.id from invoices e where e.subscription_id = i.subscription_id and e.kind = 'period' and e.status = 'draft'
         and e.period_start < i.period_start order by e.period_start, e.id limit 1) as earlier_id,
     ${PERIOD_INVOICE_STALE} as stale

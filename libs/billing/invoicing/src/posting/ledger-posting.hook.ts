@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Money } from '@closebook/money';
+import { lockInOrder } from '@closebook/platform';
 import { LedgerService, RevenueRecognitionService, toDate, type CreateScheduleInput, type PostEntryInput } from '@closebook/ledger';
 import { InvoicingEvents, type FinalizedInvoice, type InvoicingPostingHook } from '../invoicing-events';
 import type { Invoice } from '../entities/invoice.entity';
@@ -85,14 +86,10 @@ export class LedgerPostingHook implements InvoicingPostingHook, OnModuleInit {
 
   /**
    * The usage of these periods accrued at earlier month ends is now billed: reverse those accruals,
-   * under each period's accrual lock (taken in key order, so two takers never deadlock).
+   * under each period's accrual lock (platform's `lockInOrder`: one order for every taker).
    */
   private async reverseUsageAccruals(tx: EntityManager, billed: { invoice: Invoice; date: string }[]): Promise<void> {
-    const locks = [...new Set(billed.map((b) => usageAccrualLock(b.invoice.billingPeriodId!)))].sort();
-    await tx.execute(
-      `select count(pg_advisory_xact_lock(hashtextextended(k, 0)))::int as n from (select k from unnest(?::text[]) as x(k) order by k) l`,
-      [`{${locks.map((k) => `"${k}"`).join(',')}}`],
-    );
+    await lockInOrder(tx, billed.map((b) => usageAccrualLock(b.invoice.billingPeriodId!)));
     const accruals = await tx.execute<{ key: string; organization_id: string; billing_period_id: string }[]>(
       `select substr(e.key, 9) as key, e.organization_id, e.source_id as billing_period_id from journal_entries e
         join jsonb_to_recordset(?::jsonb) as x(organization_id uuid, billing_period_id text)

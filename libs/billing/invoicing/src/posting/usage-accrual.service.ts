@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Money } from '@closebook/money';
+import { lockInOrder } from '@closebook/platform';
 import { assertPeriod, lastDay, LedgerService, toDate } from '@closebook/ledger';
 import { RollupsService } from '@closebook/metering';
 import { ratePeriodInvoice } from '@closebook/rating';
@@ -97,7 +98,7 @@ export class UsageAccrualService {
     for (const c of candidates.filter((x) => !isBilledWholePeriod(x, monthStart, monthEnd))) {
       // A fresh context per period: the invoices loaded (with their large rating input) do not pile up in one identity map.
       await em.fork().transactional(async (tx) => {
-        await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [usageAccrualLock(c.billing_period_id)]);
+        await lockInOrder(tx, [usageAccrualLock(c.billing_period_id)]);
         const key = usageAccrualKey(c.billing_period_id, month);
         // A month's accrual is its month-end estimate, made once: usage arriving later is late usage
         // (billed or waived through its exception), never a second accrual under the same key.

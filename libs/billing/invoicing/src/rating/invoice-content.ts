@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MoneyError } from '@closebook/money';
-import { canonicalJson, UnprocessableError } from '@closebook/platform';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { canonicalJson, lockInOrder, UnprocessableError } from '@closebook/platform';
 import type { RatedInvoice } from '@closebook/rating';
 
 /**
@@ -51,11 +52,13 @@ export function rate<T>(what: string, fn: () => T): T {
   }
 }
 
-/** The current transaction's subscription lock: rating, re-rating, finalizing and transitions of one subscription never interleave. */
-export const SUBSCRIPTION_LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended('invoicing:' || ?::text, 0))`;
+/** A subscription's lock key: rating, re-rating, finalizing and transitions of one subscription never interleave. */
+export const subscriptionLockKey = (subscriptionId: string) => `invoicing:${subscriptionId.toLowerCase()}`;
 
-/** The same lock on many subscriptions (a `{…}` uuid array), taken in id order so two takers never deadlock. */
-export const SUBSCRIPTIONS_LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended('invoicing:' || s::text, 0))::text from (select distinct s from unnest(?::uuid[]) as x(s) order by s) l`;
+/** The subscription locks of `subscriptionIds` in the current transaction (platform's `lockInOrder`: one order for every taker). */
+export function lockSubscriptions(tx: EntityManager, subscriptionIds: readonly string[]): Promise<void> {
+  return lockInOrder(tx, subscriptionIds.map(subscriptionLockKey));
+}
 
 /**
  * Whether period invoice `i` is stale: a rollup of its subscription and period differs from the

@@ -31,7 +31,7 @@ import { Invoice, type StoredRatingInput } from '../entities/invoice.entity';
 import { PendingItem } from '../entities/pending-item.entity';
 import { InvoiceRollup } from '../entities/invoice-rollup.entity';
 import { InvoiceWriter, type LineSource, type RollupSnapshot, type WriteInvoiceArgs } from './invoice-writer';
-import { PERIOD_INVOICE_STALE, rate, SUBSCRIPTION_LOCK_SQL, SUBSCRIPTIONS_LOCK_SQL } from './invoice-content';
+import { lockSubscriptions, PERIOD_INVOICE_STALE, rate } from './invoice-content';
 
 const iso = (d: Date) => d.toISOString();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -192,7 +192,7 @@ export class PeriodRatingService {
   /** Rates ended, chain-ready periods of distinct subscriptions in the caller's transaction (see `rateMany`). */
   private async ratePage(tx: EntityManager, periodIds: string[], now: Date): Promise<RateManyResult[]> {
     const periods = await tx.find(BillingPeriod, { id: { $in: periodIds } }, { orderBy: { subscriptionId: 'asc' } });
-    await tx.execute(SUBSCRIPTIONS_LOCK_SQL, [`{${periods.map((p) => p.subscriptionId).join(',')}}`]);
+    await lockSubscriptions(tx, periods.map((p) => p.subscriptionId));
     const invoiced = new Map(
       (await tx.find(Invoice, { kind: 'period', billingPeriodId: { $in: periodIds } }, { fields: ['id', 'billingPeriodId'] })).map((i) => [i.billingPeriodId, i.id]),
     );
@@ -253,7 +253,7 @@ export class PeriodRatingService {
     await this.rollups.ensureFresh(em, p.subscriptionId, p.periodStart);
     try {
       return await em.transactional(async (tx) => {
-        await tx.execute(SUBSCRIPTION_LOCK_SQL, [p.subscriptionId]);
+        await lockSubscriptions(tx, [p.subscriptionId]);
         const existing = await tx.findOne(Invoice, { kind: 'period', billingPeriodId: p.id });
         if (existing) return { invoice: existing, created: false };
         const sub = await tx.findOneOrFail(Subscription, { id: p.subscriptionId });
@@ -289,7 +289,7 @@ export class PeriodRatingService {
     if (opts.recompute ?? true) await this.rollups.recompute(em, invoice.subscriptionId, invoice.periodStart);
     if (!(await this.isStale(em, invoice))) return false;
     return em.transactional(async (tx) => {
-      await tx.execute(SUBSCRIPTION_LOCK_SQL, [invoice.subscriptionId]);
+      await lockSubscriptions(tx, [invoice.subscriptionId]);
       const inv = await tx.findOneOrFail(Invoice, { id: invoice.id }, { refresh: true });
       if (inv.status !== 'draft' || !(await this.isStale(tx, inv))) return false;
       await this.rerate(tx, inv, now);

@@ -29,7 +29,7 @@ import { Invoice } from '../entities/invoice.entity';
 import { PendingItem } from '../entities/pending-item.entity';
 import { SubscriptionConversion } from '../entities/subscription-conversion.entity';
 import { InvoiceWriter } from '../rating/invoice-writer';
-import { rate, SUBSCRIPTION_LOCK_SQL } from '../rating/invoice-content';
+import { lockSubscriptions, rate } from '../rating/invoice-content';
 import { taxRateOf } from '../rating/period-rating.service';
 
 const iso = (d: Date) => d.toISOString();
@@ -83,7 +83,7 @@ export class SubscriptionBillingHook implements SubscriptionLifecycleHook, OnMod
 
   /** The opening invoice: the first period's flat fees in advance, prorated for a mid-cycle start (idempotent per subscription). */
   async subscriptionCreated(tx: EntityManager, sub: Subscription, now: Date): Promise<void> {
-    await tx.execute(SUBSCRIPTION_LOCK_SQL, [sub.id]);
+    await lockSubscriptions(tx, [sub.id]);
     if (await tx.findOne(Invoice, { organizationId: sub.organizationId, sourceKey: `opening:${sub.id}` })) return;
     const state = await this.subscriptions.ratedState(tx, await this.subscriptions.stateAt(tx, sub.id, sub.startedAt), sub.organizationId);
     const customer = await tx.findOneOrFail(Customer, { id: sub.customerId });
@@ -114,7 +114,7 @@ export class SubscriptionBillingHook implements SubscriptionLifecycleHook, OnMod
   /** The money effect of a change that has just taken effect (see the class comment). */
   async changeApplied(tx: EntityManager, change: SubscriptionChange, sub: Subscription, now: Date): Promise<void> {
     if (change.kind === 'cancel' && change.data.at !== 'immediately') return;
-    await tx.execute(SUBSCRIPTION_LOCK_SQL, [sub.id]);
+    await lockSubscriptions(tx, [sub.id]);
     const { from, to } = await this.statesOf(tx, sub, change);
     const rated = await this.rateChange(tx, sub, {
       from,

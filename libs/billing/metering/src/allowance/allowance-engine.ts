@@ -1,10 +1,11 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { IsolationLevel } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { CatalogService } from '@closebook/catalog';
 import { MoneyError } from '@closebook/money';
 import { NotFoundError } from '@closebook/platform';
 import { SubscriptionsService, toRatingState, type StateSegmentAt } from '@closebook/subscriptions';
-import type { AllowanceGrant, RatingPlanVersion, StateSegment, TransitionKind } from '@closebook/rating';
+import type { AllowanceGrant, StateSegment, TransitionKind } from '@closebook/rating';
 import type { PeriodRow, SubscriptionRow } from '../catalog/billing-sources';
 import { periodAllowanceStates, type AllowanceStates, type DimensionUsage } from './allowance-calculator';
 import { ALLOWANCE_GRANTS_SOURCE, TableAllowanceGrantsSource, type AllowanceGrantsSource } from './allowance-grants';
@@ -12,9 +13,8 @@ import { deepFreeze, Lru, periodTermsKey, termsKeySql, type PeriodTerms } from '
 
 export { ALLOWANCE_GRANTS_SOURCE, TableAllowanceGrantsSource, type AllowanceGrantsSource } from './allowance-grants';
 
-/** Entries, not bytes: a period's segments share their (remembered) plan documents. */
+/** Entries, not bytes: a period's segments share their plan documents (the catalog's, remembered there). */
 const TERMS_CACHE_ENTRIES = 20_000;
-const PLAN_DOCUMENTS_CACHE_ENTRIES = 2_000;
 /** An answer is ~1–2 KB. */
 const RATINGS_CACHE_ENTRIES = 10_000;
 
@@ -47,11 +47,11 @@ export type AllowanceAnswer = { states: AllowanceStates } | { error: MoneyError 
 export class AllowanceEngine {
   readonly grantsSource: AllowanceGrantsSource;
   private readonly terms_ = new Lru<PeriodTerms>(TERMS_CACHE_ENTRIES);
-  private readonly documents = new Lru<RatingPlanVersion>(PLAN_DOCUMENTS_CACHE_ENTRIES);
   private readonly ratings = new Lru<AllowanceStates>(RATINGS_CACHE_ENTRIES);
 
   constructor(
     private readonly subscriptions: SubscriptionsService,
+    private readonly catalog: CatalogService,
     @Optional() @Inject(ALLOWANCE_GRANTS_SOURCE) grantsSource?: AllowanceGrantsSource,
   ) {
     this.grantsSource = grantsSource ?? new TableAllowanceGrantsSource();
@@ -157,7 +157,8 @@ export class AllowanceEngine {
     const cut: StateSegmentAt[][] = (
       await this.subscriptions.segmentsAndEndMany(em, pairs.map((p) => ({ subscriptionId: p.sub.id, from: p.period.start, to: p.period.end })))
     ).map((x) => x.segments);
-    const documents = await this.planDocuments(
+    // The catalog's documents (published ones remembered there); a version of another organization is a 404.
+    const documents = await this.catalog.ratingPlanDocuments(
       em,
       pairs.flatMap((p, i) => cut[i].map((s) => ({ id: s.state.planVersionId, organizationId: p.sub.organizationId }))),
     );
@@ -165,7 +166,7 @@ export class AllowanceEngine {
       let cacheable = true;
       const segments: StateSegment[] = [];
       for (const s of cut[i]) {
-        const d = documents.get(documentKey(p.sub.organizationId, s.state.planVersionId))!;
+        const d = documents.get(s.state.planVersionId)!;
         cacheable &&= d.published;
         const planChange = s.changes.find((c) => c.kind === 'plan');
         segments.push({
@@ -178,47 +179,6 @@ export class AllowanceEngine {
     });
   }
 
-  /**
-   * Plan versions' documents by (organization, id): published ones are frozen in the database, so
-   * they are remembered; the others are read in one statement (a version of another organization, or
-   * none, is a 404 as `CatalogService.planVersionById` gives it).
-   */
-  private async planDocuments(em: EntityManager, wanted: readonly { id: string; organizationId: string }[]): Promise<Map<string, PlanDocument>> {
-    const out = new Map<string, PlanDocument>();
-    const missing = new Map<string, { id: string; organizationId: string }>();
-    for (const w of wanted) {
-      const key = documentKey(w.organizationId, w.id);
-      if (out.has(key) || missing.has(key)) continue;
-      const hit = this.documents.get(key);
-      if (hit) out.set(key, { document: hit, published: true });
-      else missing.set(key, w);
-    }
-    if (!missing.size) return out;
-    const ids = [...new Set([...missing.values()].map((w) => w.id))];
-    const rows = await em.execute<{ id: string; organization_id: string; status: string; document: RatingPlanVersion }[]>(
-      `select id, organization_id, status, document from plan_versions where id = any(?::uuid[])`,
-      [`{${ids.join(',')}}`],
-    );
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    for (const [key, w] of missing) {
-      const row = byId.get(w.id);
-      if (!row || row.organization_id !== w.organizationId) throw new NotFoundError('plan version', w.id);
-      if (row.status !== 'published') {
-        out.set(key, { document: row.document, published: false });
-        continue;
-      }
-      // Each key its own copy: a row shared by two keys is never frozen twice or handed out mutable.
-      const document = deepFreeze(structuredClone(row.document));
-      this.documents.set(key, document);
-      out.set(key, { document, published: true });
-    }
-    return out;
-  }
 }
 
-interface PlanDocument {
-  document: RatingPlanVersion;
-  published: boolean;
-}
 
-const documentKey = (organizationId: string, id: string) => `${organizationId}|${id}`;
