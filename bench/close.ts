@@ -19,7 +19,8 @@
  * stage runs under the V8 sampling profiler and the JSON carries its top self-time functions and how
  * much of the wall time this process was on a CPU (the rest is PostgreSQL).
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import type { INestApplication } from '@nestjs/common';
@@ -36,6 +37,7 @@ import {
   freshDatabase,
   generateEvents,
   hostInfo,
+  maintenanceUrl,
   numberFlags,
   plainGroupBy,
   pool,
@@ -95,6 +97,61 @@ export async function buildWorld(url: string, prefix: string, subscriptions: num
   return { app, orm, orgId: organization.id, finance, month: ym(from), from, to, subscriptions };
 }
 
+/** Starts the API in this process on a database whose set-up is done (a clone of a seed). */
+async function openWorld(url: string, prefix: string, subscriptions: number): Promise<CloseWorld> {
+  Object.assign(process.env, { DATABASE_URL: url, QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', DB_POOL_MAX: '10' });
+  const { createApiApp } = await import('../apps/api/src/create-app');
+  const app = await createApiApp({ logger: false });
+  await app.listen(0, '127.0.0.1');
+  const orm = app.get<MikroORM>(MikroORM);
+  const [org] = await orm.em.getConnection().execute<{ id: string }[]>(`select id from organizations where name = 'Bench close'`);
+  const [{ month }] = await orm.em.getConnection().execute<{ month: string }[]>(`select to_char(min(ts) at time zone 'UTC', 'YYYY-MM') as month from usage_events where organization_id = ?`, [org.id]);
+  const [y, m] = month.split('-').map(Number);
+  const from = utcMonth(y, m - 1);
+  const to = utcMonth(y, m);
+  return { app, orm, orgId: org.id, finance: null as unknown as Api, month, from, to, subscriptions };
+}
+
+/**
+ * The set-up (subscriptions through the API, 10M events) takes ~6 minutes at the issue's size, so
+ * `--seed 1` keeps it as a template database named for its size, month and migrations, and the next
+ * run with `--seed 1` clones it instead. Without the flag every run builds its own.
+ */
+function seedName(subscriptions: number, events: number): string {
+  const migrations = createHash('md5');
+  const dir = join(ROOT, 'migrations');
+  for (const f of readdirSync(dir).sort()) migrations.update(readFileSync(join(dir, f)));
+  const now = new Date();
+  return `closebook_bench_close_seed_${subscriptions}_${events}_${ym(utcMonth(now.getUTCFullYear(), now.getUTCMonth() - 1)).replace('-', '')}_${migrations.digest('hex').slice(0, 8)}`;
+}
+
+async function cloneSeed(seed: string, url: string): Promise<boolean> {
+  const admin = new Client({ connectionString: maintenanceUrl() });
+  await admin.connect();
+  try {
+    const found = await admin.query('select 1 from pg_database where datname = $1', [seed]);
+    if (!found.rowCount) return false;
+    const db = new URL(url).pathname.slice(1);
+    await admin.query(`drop database if exists ${db} with (force)`);
+    await admin.query(`create database ${db} template ${seed}`);
+    return true;
+  } finally {
+    await admin.end();
+  }
+}
+
+async function saveSeed(url: string, seed: string): Promise<void> {
+  const admin = new Client({ connectionString: maintenanceUrl() });
+  await admin.connect();
+  try {
+    const db = new URL(url).pathname.slice(1);
+    await admin.query(`drop database if exists ${seed}`);
+    await admin.query(`create database ${seed} template ${db}`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /** The rating stage as the period-end flow runs it: batches of 200 ended periods, `lanes` batches at a time. */
 export async function rateEndedPeriods(world: CloseWorld, lanes: number) {
   const jobs = world.app.get(InvoicingJobs, { strict: false });
@@ -127,22 +184,36 @@ interface Stage {
 }
 
 export async function main(argv: string[]) {
-  const o = numberFlags(argv, { subscriptions: 10_000, events: 10_000_000, profile: 0 });
+  const o = numberFlags(argv, { subscriptions: 10_000, events: 10_000_000, profile: 0, seed: 0 });
   const url = benchUrl('close');
   const prefix = 'cbbench_close';
   log(`database closebook_bench_close: ${fmt(o.subscriptions)} subscriptions, ${fmt(o.events)} events in one month`);
-  await freshDatabase(url);
   await clearRedisPrefix(prefix);
+  const seed = o.seed > 0 ? seedName(o.subscriptions, o.events) : null;
+  const fromSeed = seed !== null && (await cloneSeed(seed, url));
+  if (!fromSeed) await freshDatabase(url);
   let world: CloseWorld | null = null;
   const queries = countQueries();
   try {
-    world = await buildWorld(url, prefix, o.subscriptions, log);
-    log(`set-up sent ${fmt(queries.count)} statements (${(queries.count / o.subscriptions).toFixed(1)} per subscription with its customer and opening invoice)`);
+    let gen = { seconds: 0 };
+    if (fromSeed) {
+      world = await openWorld(url, prefix, o.subscriptions);
+      log(`set-up cloned from ${seed} (--seed 1): ${world.month}`);
+    } else {
+      world = await buildWorld(url, prefix, o.subscriptions, log);
+      log(`set-up sent ${fmt(queries.count)} statements (${(queries.count / o.subscriptions).toFixed(1)} per subscription with its customer and opening invoice)`);
+      log(`generating ${fmt(o.events)} events in ${world.month} (INSERT … SELECT … generate_series)…`);
+      gen = await generateEvents(url, world.orgId, world.from, world.to, o.events, log);
+      log(`events generated in ${gen.seconds.toFixed(1)} s (${fmt(o.events / gen.seconds)}/s)`);
+      if (seed) {
+        await world.app.close();
+        await saveSeed(url, seed);
+        log(`set-up kept as ${seed} for the next run with --seed 1`);
+        world = await openWorld(url, prefix, o.subscriptions);
+      }
+    }
     const w = world;
     const conn = w.orm.em.getConnection();
-    log(`generating ${fmt(o.events)} events in ${w.month} (INSERT … SELECT … generate_series)…`);
-    const gen = await generateEvents(url, w.orgId, w.from, w.to, o.events, log);
-    log(`events generated in ${gen.seconds.toFixed(1)} s (${fmt(o.events / gen.seconds)}/s)`);
     const pg = new Client({ connectionString: url });
     await pg.connect();
     await pg.query('checkpoint');

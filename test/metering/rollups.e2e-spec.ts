@@ -4,7 +4,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { QueueEvents } from 'bullmq';
 import { dec } from '@closebook/money';
-import { digestOf, RollupsService } from '@closebook/metering';
+import { digestOf, eventDigest, RollupsService } from '@closebook/metering';
 import { JobsService, loadConfig, redisConnection } from '@closebook/platform';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { startApi, type TestApi } from '../helpers/api';
@@ -213,6 +213,20 @@ describe('rollups', () => {
     expect(digestOf([])).toBe('0');
   });
 
+  it('stores each ingested event\'s digest term beside it, equal to the twin, and refuses a written one', async () => {
+    const t = await catalog();
+    await t.subscribe('acme', 'all', { started_at: periodStart });
+    const ids = ['évènement-digest-1', '日本語-digest', `digest-${uid()}`];
+    await t
+      .send(ids.map((event_id, i) => ({ event_id, customer_id: 'acme', event_name: 'api.call', timestamp: new Date(periodStart.getTime() + 60_000 * (i + 1)).toISOString(), properties: {} })))
+      .expect(200);
+    const rows = await sql<{ event_id: string; d: string }>(api, `select event_id, event_digest::text as d from usage_events where event_id = any(?::text[])`, [`{${ids.map((i) => `"${i}"`).join(',')}}`]);
+    expect(Object.fromEntries(rows.map((r) => [r.event_id, r.d]))).toEqual(Object.fromEntries(ids.map((i) => [i, eventDigest(i).toString()])));
+    await expect(
+      sql(api, `insert into usage_events (organization_id, event_id, customer_id, event_name, ts, properties, event_digest) select organization_id, 'forged', customer_id, event_name, ts, properties, 1 from usage_events where event_id = ?`, [ids[0]]),
+    ).rejects.toThrow(/cannot insert a non-DEFAULT value into column "event_digest"/);
+  });
+
   describe('the rollup job', () => {
     async function withEvents() {
       const t = await catalog();
@@ -299,6 +313,14 @@ describe('rollups', () => {
       const isMarked = async (sub: string) => (await sql(api, 'select 1 from usage_rollup_dirty where subscription_id = ? and period_start = ?', [sub, periodStart])).length > 0;
       await (api.orm.em.fork() as EntityManager).transactional(async (tx) => {
         await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [lockKey]);
+        // Another suite's worker may have rolled the pairs up since ingest marked them; marked again
+        // now (from outside this transaction), the held pair can only be taken by the call below.
+        await sql(
+          api,
+          `insert into usage_rollup_dirty (subscription_id, period_start, organization_id) values (?, ?, ?)
+           on conflict (subscription_id, period_start) do update set version = nextval('usage_rollup_dirty_version_seq'), marked_at = now()`,
+          [held, periodStart, t.orgId],
+        );
         // Pages of two pairs, so the held pair shares a statement with a free one.
         const res = await svc.processDirty(api.orm.em.fork() as EntityManager, { organizationId: t.orgId, batch: 2, concurrency: 1 });
         expect(res.busy).toBeGreaterThanOrEqual(1);

@@ -17,5 +17,9 @@ export function digestOf(eventIds: Iterable<string>): string {
   return BigInt.asIntN(64, acc).toString();
 }
 
-/** SQL expression of one event's digest term (the column must be named `event_id`). */
+/**
+ * SQL expression of one event's digest term (the column must be named `event_id`). usage_events
+ * stores it as its generated column `event_digest` (migration 20261124050000), which the rollup
+ * statements read instead of hashing every event again.
+ */
 export const EVENT_DIGEST_SQL = `('x' || md5(event_id))::bit(64)::bigint`;

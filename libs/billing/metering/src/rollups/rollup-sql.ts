@@ -25,7 +25,6 @@
  * page of pairs for the rollup worker and for reconciliation — so the rollup worker, the live
  * allowance state and the events→rollups check cannot disagree on what a rollup counts.
  */
-import { EVENT_DIGEST_SQL } from './digest';
 
 export const NON_NEGATIVE_DECIMAL = `'^[0-9]+([.][0-9]+){0,1}$'`;
 
@@ -42,8 +41,9 @@ export const METER_VALUE_COLUMNS = `case when m.aggregation in ('sum', 'max', 'l
          case when m.aggregation = 'unique_count' then e.properties->>m.property end as uniq`;
 
 /**
- * From a `selected` CTE (product_id, product_key, aggregation, price_key, event_id, ts, qty, uniq,
- * plus the `by` columns) to `agg`: which events are covered, and count, aggregate and digest per
+ * From a `selected` CTE (product_id, product_key, aggregation, price_key, event_id, event_digest, ts,
+ * qty, uniq, plus the `by` columns; event_digest is usage_events' stored digest term of event_id) to
+ * `agg`: which events are covered, and count, aggregate and digest per
  * (by…, product, price key). One definition for one pair (`by` empty) and for many pairs at once
  * (reconciliation: `by` = subscription_id, period_start).
  */
@@ -60,7 +60,7 @@ export function aggregateCtes(by: readonly string[]): string {
 sums as (
   select ${k}product_id, price_key, min(product_key) as product_key, min(aggregation) as aggregation,
          count(*)::bigint as event_count, sum(qty) as sum_qty, max(qty) as max_qty,
-         coalesce(bit_xor(${EVENT_DIGEST_SQL}), 0)::bigint as digest
+         coalesce(bit_xor(event_digest), 0)::bigint as digest
   from covered
   group by ${k}product_id, price_key
 ),
@@ -158,7 +158,7 @@ meters as materialized (
 selected as (
   select t.subscription_id, t.period_start, m.product_id, m.product_key, m.aggregation,
          coalesce(e.properties->>m.key_label, '') as price_key,
-         e.event_id, e.ts,
+         e.event_id, e.event_digest, e.ts,
          ${METER_VALUE_COLUMNS}
   from target t
   join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
