@@ -14,6 +14,9 @@ import {
   BULK_COMPUTE_ROLLUPS_SQL,
   CheckFingerprints,
   CHECK_KEYS,
+  EventsRollupsCheck,
+  EVENTS_ROLLUPS_LANES,
+  EVENTS_ROLLUPS_PAGE,
   ReconciliationRunsService,
   RollupsLinesCheck,
   ROLLUPS_LINES_INVOICES_PAGE,
@@ -263,6 +266,19 @@ describe('reconciliation checks', () => {
     const linesOf = async (runId: string) => (await results(runId)).filter((r) => r.check_key === 'rollups_lines').map(({ item_key, status, expected, actual }) => [item_key, status, expected, actual]);
     expect((await linesOf(paged.id)).length).toBeGreaterThan(4);
     expect(await linesOf(paged.id)).toEqual(await linesOf(last.id));
+    // The events check in pages of one subscription over three lanes (two hand their rows to the
+    // check's transaction) writes exactly the results of its default run, the breakage included.
+    const eventsCheck = api.app.get(EventsRollupsCheck);
+    Object.assign(eventsCheck, { subscriptionsPerPage: 1, lanes: 3 });
+    const laned = await runs()
+      .runNow(em(), t.orgId, LAST, { checks: ['events_rollups'], startedBy: 'test' })
+      .finally(() => Object.assign(eventsCheck, { subscriptionsPerPage: EVENTS_ROLLUPS_PAGE, lanes: EVENTS_ROLLUPS_LANES }));
+    const eventsOf = async (runId: string) => (await results(runId)).filter((r) => r.check_key === 'events_rollups').map(({ item_key, status, expected, actual, variance, details }) => [item_key, status, expected, actual, variance, details]);
+    expect(await eventsOf(laned.id)).toHaveLength(4);
+    expect(await eventsOf(laned.id)).toEqual(await eventsOf(last.id));
+    expect(((laned.capture as { checks: Record<string, { results_hash: string }> }).checks.events_rollups.results_hash)).toBe(
+      (last.capture as { checks: Record<string, { results_hash: string }> }).checks.events_rollups.results_hash,
+    );
     const item = (rows: ResultRow[], check: string, key: string) => rows.find((r) => r.check_key === check && r.item_key === key);
 
     // (a)

@@ -18,6 +18,15 @@ import { rollupResultsCte } from '@closebook/metering';
 /** Subscriptions recomputed per statement. */
 export const EVENTS_ROLLUPS_PAGE = 500;
 
+/**
+ * Pages recomputed at once. The recompute reads the month's raw events again and is the longest
+ * check by far; beside it the other checks finish early, so a second connection keeps both cores
+ * busy until the end instead of one.
+ */
+export const EVENTS_ROLLUPS_LANES = 2;
+
+/** The columns of a page's results, as the other lanes hand them to the check's transaction. */
+const RESULT_RECORD = `item_key text, expected numeric, actual numeric, variance numeric, status text, currency text, details jsonb, refs jsonb`;
 
 /** Parameters: [organization_id, month end, month start, subscription ids (uuid[])]. */
 export const BULK_ROLLUP_RESULTS_CTE = rollupResultsCte(
@@ -34,6 +43,9 @@ from results order by subscription_id, period_start, product_key, price_key`;
 export class EventsRollupsCheck implements ReconciliationCheck {
   readonly key = 'events_rollups' as const;
   readonly itemType = 'usage_integrity' as const;
+  /** Settable for tests: small pages over several lanes must give exactly one page's results. */
+  subscriptionsPerPage = EVENTS_ROLLUPS_PAGE;
+  lanes = EVENTS_ROLLUPS_LANES;
 
   constructor(private readonly fingerprints: CheckFingerprints) {}
 
@@ -72,23 +84,47 @@ export class EventsRollupsCheck implements ReconciliationCheck {
              jsonb_strip_nulls(jsonb_build_object('subscription_id', c.subscription_id, 'rollup_id', c.rollup_id)) as refs
       from c
       where not (c.missing and c.expected_count = 0)`;
-    let after = '00000000-0000-0000-0000-000000000000';
-    let pages = 0;
-    for (;;) {
-      const subs = await em.execute<{ id: string }[]>(
-        `select distinct bp.subscription_id as id from billing_periods bp
-         where bp.organization_id = ? and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz and bp.subscription_id > ?::uuid
-         order by 1 limit ${EVENTS_ROLLUPS_PAGE}`,
-        [ctx.organizationId, b.end, b.start, after],
-      );
-      if (!subs.length) break;
-      const ids = `{${subs.map((s) => s.id).join(',')}}`;
-      await insertResults(em, ctx, this, select, [ctx.organizationId, b.end, b.start, ids]);
-      after = subs[subs.length - 1].id;
-      pages++;
-      if (subs.length < EVENTS_ROLLUPS_PAGE) break;
-    }
+    const subs = await em.execute<{ id: string }[]>(
+      `select distinct bp.subscription_id as id from billing_periods bp
+       where bp.organization_id = ? and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz
+       order by 1`,
+      [ctx.organizationId, b.end, b.start],
+    );
+    const pages: string[] = [];
+    for (let i = 0; i < subs.length; i += this.subscriptionsPerPage) pages.push(`{${subs.slice(i, i + this.subscriptionsPerPage).map((r) => r.id).join(',')}}`);
+    const params = (ids: string) => [ctx.organizationId, b.end, b.start, ids];
+    // The check's transaction writes every result; statements on its one connection go one at a time.
+    let tail: Promise<unknown> = Promise.resolve();
+    const inTransaction = <T>(fn: () => Promise<T>): Promise<T> => {
+      const next = tail.then(fn);
+      tail = next.catch(() => undefined);
+      return next;
+    };
+    let next = 0;
+    let failed = false;
+    // Lane 0 recomputes into the results in the transaction; the others recompute on a connection of
+    // their own (a read, so nothing to roll back there) and hand the page's rows over as one document.
+    const lane = async (n: number) => {
+      const own = n === 0 ? null : em.fork();
+      while (!failed && next < pages.length) {
+        const ids = pages[next++];
+        try {
+          if (!own) {
+            await inTransaction(() => insertResults(em, ctx, this, select, params(ids)));
+          } else {
+            const [{ doc }] = await own.execute<{ doc: string }[]>(`select coalesce(json_agg(r), '[]')::text as doc from (${select}) r`, params(ids));
+            await inTransaction(() => insertResults(em, ctx, this, `select * from jsonb_to_recordset(?::jsonb) as r(${RESULT_RECORD})`, [doc]));
+          }
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(this.lanes, pages.length)) }, (_, n) => lane(n)));
+    const error = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (error) throw error.reason;
     const summary = await summarize(em, ctx.runId, this.key);
-    return { ...summary, fingerprint: fp.fingerprint, inputs: { ...fp.inputs, pages } };
+    return { ...summary, fingerprint: fp.fingerprint, inputs: { ...fp.inputs, pages: pages.length } };
   }
 }

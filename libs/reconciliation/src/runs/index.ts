@@ -17,5 +17,5 @@ export { CHECK_KEYS, DEFAULT_TOLERANCES, TOLERANCE_MODES, isCheckKey, withinTole
 export type { CheckKey, Tolerance, ToleranceInForce, ToleranceMode, ResultStatus } from '../checks/tolerance';
 export { monthBounds } from '../checks/check';
 export type { CheckContext, CheckOutcome, CheckSummary, ReconciliationCheck } from '../checks/check';
-export { BULK_COMPUTE_ROLLUPS_SQL } from '../checks/events-rollups.check';
+export { BULK_COMPUTE_ROLLUPS_SQL, EventsRollupsCheck, EVENTS_ROLLUPS_LANES, EVENTS_ROLLUPS_PAGE } from '../checks/events-rollups.check';
 export { RollupsLinesCheck, ROLLUPS_LINES_INVOICES_PAGE } from '../checks/rollups-lines.check';
