@@ -49,8 +49,6 @@ export const METER_VALUE_COLUMNS = `case when m.aggregation in ('sum', 'max', 'l
  */
 export function aggregateCtes(by: readonly string[]): string {
   const k = by.map((c) => `${c}, `).join('');
-  const sk = by.map((c) => `s.${c}, `).join('');
-  const joinOn = [...by, 'product_id', 'price_key'].join(', ');
   return `covered as (
   select * from selected
   where aggregation = 'count'
@@ -74,19 +72,28 @@ latest as (
   from covered where aggregation = 'latest'
   order by ${k}product_id, price_key, ts desc, event_id desc
 ),
+-- The three aggregates meet in one hash aggregate over their union rather than in joins: the planner
+-- has no row counts for these CTEs (one row, it guesses) and joined them with nested loops that
+-- re-aggregated \`uniques\` once per row of \`sums\` (~10 % of a page of 500 subscriptions).
+parts as (
+  select ${k}product_id, price_key, product_key, aggregation, event_count, sum_qty, max_qty, digest, null::numeric as uniques, null::numeric as latest_qty from sums
+  union all
+  select ${k}product_id, price_key, null, null, null, null, null, null, n, null from uniques
+  union all
+  select ${k}product_id, price_key, null, null, null, null, null, null, null, qty from latest
+),
 agg as (
-  select ${sk}s.product_id, s.price_key, s.product_key, s.aggregation, s.event_count,
-         case s.aggregation
-           when 'count' then s.event_count::numeric
-           when 'sum' then coalesce(s.sum_qty, 0)
-           when 'max' then coalesce(s.max_qty, 0)
-           when 'unique_count' then coalesce(u.n, 0)
-           when 'latest' then coalesce(l.qty, 0)
+  select ${k}product_id, price_key, max(product_key) as product_key, max(aggregation) as aggregation, max(event_count) as event_count,
+         case max(aggregation)
+           when 'count' then max(event_count)::numeric
+           when 'sum' then coalesce(max(sum_qty), 0)
+           when 'max' then coalesce(max(max_qty), 0)
+           when 'unique_count' then coalesce(max(uniques), 0)
+           when 'latest' then coalesce(max(latest_qty), 0)
          end as aggregate,
-         s.digest
-  from sums s
-  left join uniques u using (${joinOn})
-  left join latest l using (${joinOn})
+         max(digest) as digest
+  from parts
+  group by ${k}product_id, price_key
 )`;
 }
 
@@ -173,7 +180,8 @@ results as (
   select m.subscription_id, m.period_start, m.product_id, m.product_key, '', m.aggregation, 0::bigint, 0::numeric, 0::bigint
   from meters m
   where m.key_label is null
-    and not exists (select 1 from agg a where a.subscription_id = m.subscription_id and a.period_start = m.period_start and a.product_id = m.product_id)
+    -- NOT IN over non-null keys: a hashed subplan, where NOT EXISTS re-read \`agg\` once per meter.
+    and (m.subscription_id, m.period_start, m.product_id) not in (select subscription_id, period_start, product_id from agg)
 )`;
 }
 
