@@ -4,7 +4,7 @@
 // fails the right check with the right amounts, opens one exception per item, and re-running
 // neither duplicates results' exceptions nor resolves another period's.
 import { createHash } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { EntityManager } from '@mikro-orm/postgresql';
 import fc from 'fast-check';
 import { canonicalJson } from '@closebook/platform';
 import { ACCOUNTS, LedgerService, RevenueRecognitionService } from '@closebook/ledger';
@@ -279,6 +279,24 @@ describe('reconciliation checks', () => {
     expect(((laned.capture as { checks: Record<string, { results_hash: string }> }).checks.events_rollups.results_hash)).toBe(
       (last.capture as { checks: Record<string, { results_hash: string }> }).checks.events_rollups.results_hash,
     );
+    // A lane that fails part-way leaves nothing: the first lane has written a page in the check's
+    // transaction by then, and the whole transaction rolls back.
+    Object.assign(eventsCheck, { subscriptionsPerPage: 1, lanes: 2 });
+    const execute = EntityManager.prototype.execute;
+    const lost = jest.spyOn(EntityManager.prototype, 'execute').mockImplementation(async function (this: EntityManager, ...args: unknown[]) {
+      const out = await (execute as (...a: unknown[]) => Promise<unknown>).apply(this, args);
+      if (typeof args[0] === 'string' && args[0].includes('json_agg(r)')) throw new Error('the lane lost its connection');
+      return out;
+    } as never);
+    const broken = await runs()
+      .runNow(em(), t.orgId, LAST, { checks: ['events_rollups'], startedBy: 'test' })
+      .finally(() => {
+        lost.mockRestore();
+        Object.assign(eventsCheck, { subscriptionsPerPage: EVENTS_ROLLUPS_PAGE, lanes: EVENTS_ROLLUPS_LANES });
+      });
+    expect(broken.status).toBe('error');
+    expect((broken.capture as { checks: Record<string, unknown> }).checks.events_rollups).toMatchObject({ status: 'error', error: expect.stringMatching(/lost its connection/) });
+    expect(await results(broken.id)).toEqual([]);
     const item = (rows: ResultRow[], check: string, key: string) => rows.find((r) => r.check_key === check && r.item_key === key);
 
     // (a)

@@ -74,7 +74,7 @@ latest as (
 ),
 -- The three aggregates meet in one hash aggregate over their union rather than in joins: the planner
 -- has no row counts for these CTEs (one row, it guesses) and joined them with nested loops that
--- re-aggregated \`uniques\` once per row of \`sums\` (~10 % of a page of 500 subscriptions).
+-- re-aggregated \`uniques\` once per row of \`sums\` (a page of 500 subscriptions: 2.75 s -> 2.60 s).
 parts as (
   select ${k}product_id, price_key, product_key, aggregation, event_count, sum_qty, max_qty, digest, null::numeric as uniques, null::numeric as latest_qty from sums
   union all
