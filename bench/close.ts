@@ -1,5 +1,7 @@
 /**
- * Month-end close at scale: `npm run bench -- close [--subscriptions 10000] [--events 10000000] [--profile 1]`.
+ * Month-end close at scale: `npm run bench -- close [--subscriptions 10000] [--events 10000000] [--profile 1]
+ *   [--seed 1] [--rollup-lanes 2] [--rollup-page N] [--rollups-only 1]` (the last three tune and time the
+ *   rollup stage alone, beside its plain GROUP BY).
  *
  * On `closebook_bench_close` (dropped, recreated, migrated) it starts the API in this process, creates
  * the demo's catalog (six metered dimensions, four plans) and `--subscriptions` customers subscribed
@@ -184,7 +186,7 @@ interface Stage {
 }
 
 export async function main(argv: string[]) {
-  const o = numberFlags(argv, { subscriptions: 10_000, events: 10_000_000, profile: 0, seed: 0 });
+  const o = numberFlags(argv, { subscriptions: 10_000, events: 10_000_000, profile: 0, seed: 0, rollupLanes: 2, rollupPage: 0, rollupsOnly: 0 });
   const url = benchUrl('close');
   const prefix = 'cbbench_close';
   log(`database closebook_bench_close: ${fmt(o.subscriptions)} subscriptions, ${fmt(o.events)} events in one month`);
@@ -235,7 +237,7 @@ export async function main(argv: string[]) {
     const rollupStage = await stage('rollups', async () => {
       let processed = 0;
       for (let i = 0; i < 1000; i++) {
-        const r = await rollups.processDirty(w.orm.em.fork(), { organizationId: w.orgId, budgetMs: 600_000 });
+        const r = await rollups.processDirty(w.orm.em.fork(), { organizationId: w.orgId, budgetMs: 600_000, concurrency: o.rollupLanes, ...(o.rollupPage > 0 ? { batch: o.rollupPage } : {}) });
         processed += r.processed;
         if (!r.remaining && r.busy === 0) break;
       }
@@ -247,6 +249,7 @@ export async function main(argv: string[]) {
     const rollupRatio = rollupStage.seconds / plain.seconds;
     log(`plain GROUP BY: ${plain.seconds.toFixed(2)} s (${fmt(plain.rows)} groups, ${fmt(plain.events)} events); rollups / plain = ${rollupRatio.toFixed(2)}`);
     if (Number(rollupStage.detail.events_covered) !== plain.events) log(`WARNING: the rollups cover ${rollupStage.detail.events_covered} events, the plain GROUP BY ${plain.events}`);
+    if (o.rollupsOnly > 0) return { rollups_s: rollupStage.seconds, plain_s: plain.seconds, ratio: rollupRatio };
 
     // 2. Rating (the period-end flow's children).
     // As the flow's parent ends a period end: the statistics of what the children wrote.
