@@ -359,6 +359,15 @@ describe('exceptions and owned queues', () => {
       const again = await api.app.get(LateUsageService).bill(em(), t.orgId, late.id);
       expect(again).toMatchObject({ billed: false, pendingItem: { id: items[0].id } });
       expect(await sql(api, 'select id from invoice_pending_items where source_id = ?', [late.id])).toHaveLength(1);
+      // And the database refuses a second one, whatever path would write it.
+      await expect(
+        sql(
+          api,
+          `insert into invoice_pending_items (id, organization_id, subscription_id, kind, payload, billable_from, source_type, source_id, description)
+           select gen_random_uuid(), organization_id, subscription_id, kind, payload, billable_from, source_type, source_id, description from invoice_pending_items where id = ?`,
+          [items[0].id],
+        ),
+      ).rejects.toThrow(/invoice_pending_items_late_usage_unique/);
 
       // The next period invoice carries it as an adjustment line dated in its original period.
       const upcoming = (await t.get(`/v1/subscriptions/${s.subscriptionId}/upcoming-invoice`).expect(200)).body;
