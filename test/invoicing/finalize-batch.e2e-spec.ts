@@ -117,8 +117,9 @@ describe('month-end finalization in chunks', () => {
     for (const s of Object.values(subs)) await rating().ratePeriod(em(), await periodOf(s.subscriptionId, SEP), afterSep);
     // September's unbilled usage accrued at its end (the invoices are still drafts): their posting reverses it.
     await api.app.get(UsageAccrualService).accrue(em(), t.orgId, '2027-09');
-    // Late events for a draft: finalization re-rates it first.
+    // Late events for two drafts: finalization re-rates them first (together in a chunk).
     await ingest(t, 'late', 700, 20, afterSep);
+    await ingest(t, 'taxed', 300, 22, afterSep);
     return { t, subs };
   }
 
@@ -199,6 +200,12 @@ describe('month-end finalization in chunks', () => {
       "select dedupe_key, payload from outbox_messages where organization_id = ? and type = 'invoice.finalized'",
       [orgId],
     );
+    const invoiceLines = await sql(
+      api,
+      `select invoice_id, position, type, product_key, price_key, quantity::text as quantity, amount::text as amount, steps
+         from invoice_lines where organization_id = ?`,
+      [orgId],
+    );
     const byName = <T>(rows: T[], name: (r: T) => string) => rows.map((r) => rename(r)).sort((a, b) => name(a).localeCompare(name(b)));
     return {
       invoices: byName(
@@ -213,6 +220,7 @@ describe('month-end finalization in chunks', () => {
         (a) => a.resource_id,
       ),
       outbox: byName(outbox, (o) => o.dedupe_key),
+      lines: byName(invoiceLines, (l) => `${l.invoice_id}:${String(l.position).padStart(4, '0')}`),
     };
   }
 
@@ -232,7 +240,7 @@ describe('month-end finalization in chunks', () => {
     expect(checks).toHaveLength(periodDrafts.length);
     const stale = new Set(checks.filter((r) => r.stale).map((r) => r.id));
     for (const d of periodDrafts) expect(stale.has(d.id)).toBe(await rating().isStale(em(), d));
-    expect([...stale].map((id) => labelsB.get(id))).toEqual([`late:period:${SEP.toISOString()}`]);
+    expect([...stale].map((id) => labelsB.get(id)).sort()).toEqual([`late:period:${SEP.toISOString()}`, `taxed:period:${SEP.toISOString()}`]);
 
     const single = await statements(async () => {
       for (const id of order) expect((await invoices().finalize(em(), a.t.orgId, id, NOW)).transitioned).toBe(true);
@@ -249,7 +257,11 @@ describe('month-end finalization in chunks', () => {
     expect(ba.invoices.some((i) => String(i.total).startsWith('-'))).toBe(true);
     expect(ba.ledger.some((e) => e.reverses_entry_id)).toBe(true);
     expect(ba.schedules.length).toBeGreaterThan(5);
-    expect(ba.audit.filter((x) => (x.data as { rerated: boolean }).rerated)).toHaveLength(1);
+    expect(ba.audit.filter((x) => (x.data as { rerated: boolean }).rerated)).toHaveLength(2);
+    // The re-rated drafts carry the late usage: 1,500 + 700 and 5,000 + 300 calls.
+    const usage = (who: string) => ba.lines.filter((l) => String(l.invoice_id).includes(`customer:${who}`) && String(l.invoice_id).includes(':period:') && l.product_key === 'api_calls').map((l) => l.quantity);
+    expect(usage('late').sort()).toEqual(['1000', '1200']);
+    expect(usage('taxed').sort()).toEqual(['1000', '4300']);
     expect(ba.outbox).toHaveLength(13);
     // Far fewer statements: a handful per chunk instead of a transaction's worth per invoice.
     if (process.env.FINALIZE_STATS) console.info(`statements: single ${single.sql.length}, batch ${batch.sql.length} for ${order.length} invoices`);

@@ -135,7 +135,7 @@ export class InvoicesService {
    * size of the set: the subscriptions' locks (in id order), one locked read, one check (earlier
    * drafts, staleness), the lines in one read, `count` numbers from one update of the counter row,
    * one UPDATE of the invoices, the posting hooks' set-based writes, one INSERT of audit entries and
-   * one of outbox messages. A stale period draft is re-rated first (`rerate`, per draft: rare). A
+   * one of outbox messages. Stale period drafts are re-rated first, together (`rerateMany`). A
    * draft with an earlier period draft still open is left out and returned in `refused` (the single
    * path throws that error). Numbers follow the order of `items`.
    */
@@ -179,12 +179,11 @@ export class InvoicesService {
         });
         continue;
       }
-      if (check?.stale) {
-        await this.rating.rerate(tx, await tx.findOneOrFail(Invoice, { id: inv.id }, { refresh: true }), now);
-        rerated.add(inv.id);
-      }
+      if (check?.stale) rerated.add(inv.id);
       ready.push(inv);
     }
+    // Stale drafts are re-rated together (fully loaded: a lean chunk read left their rating input out).
+    if (rerated.size) await this.rating.rerateMany(tx, await tx.find(Invoice, { id: { $in: [...rerated] } }, { refresh: true, orderBy: { subscriptionId: 'asc' } }), now);
     if (!ready.length) return result;
 
     const lines = new Map<string, InvoiceLine[]>(ready.map((i) => [i.id, []]));

@@ -87,34 +87,50 @@ export class InvoiceWriter {
     return ids;
   }
 
-  /** One draft: a new one (as `writeMany`), or `existing` re-rated in place. */
+  /** One draft: a new one (as `writeMany`), or `existing` re-rated in place (as `rewriteMany`). */
   async write(tx: EntityManager, a: WriteInvoiceArgs, existing?: Invoice): Promise<Invoice> {
     if (!existing) {
       const [id] = await this.writeMany(tx, [a]);
       return tx.findOneOrFail(Invoice, { id });
     }
-    const old = await tx.find(InvoiceLine, { invoiceId: existing.id }, { fields: ['id', 'lineKey'] });
-    const lineIds = new Map(old.map((l) => [l.lineKey, l.id]));
+    await this.rewriteMany(tx, [{ args: a, existing }]);
+    return existing;
+  }
+
+  /**
+   * Drafts re-rated in place, a constant number of statements whatever their number: their lines
+   * (keeping the id of every line whose key survives) and ledger rows replaced, their rows updated
+   * in one flush. The draft keeps its identity, number-to-be and draft window; what the rating
+   * decides changes.
+   */
+  async rewriteMany(tx: EntityManager, items: readonly { args: WriteInvoiceArgs; existing: Invoice }[]): Promise<void> {
+    if (!items.length) return;
+    const ids = items.map((i) => i.existing.id);
+    const old = await tx.find(InvoiceLine, { invoiceId: { $in: ids } }, { fields: ['id', 'lineKey', 'invoiceId'] });
+    const lineIds = new Map<string, Map<string, string>>(ids.map((id) => [id, new Map()]));
+    for (const l of old) lineIds.get(l.invoiceId)?.set(l.lineKey, l.id);
     for (const table of ['invoice_rollups', 'allowance_drawdowns', 'allowance_expiries', 'allowance_grants', 'invoice_lines']) {
-      await tx.execute(`delete from ${table} where invoice_id = ?`, [existing.id]);
+      await tx.execute(`delete from ${table} where invoice_id = any(?::uuid[])`, [`{${ids.join(',')}}`]);
     }
     for (const l of old) tx.getUnitOfWork().unsetIdentity(l);
-    // The draft keeps its identity, number-to-be and draft window; what the rating decides changes.
-    const c = invoiceColumns(a);
-    existing.subtotal = c.subtotal;
-    existing.taxAmount = c.taxAmount;
-    existing.total = c.total;
-    existing.taxRate = c.taxRate;
-    existing.taxLine = c.taxLine;
-    existing.contentHash = c.contentHash;
-    existing.ratedAt = c.ratedAt;
-    if (a.ratingInput !== undefined) existing.ratingInput = c.ratingInput;
-    if (a.allowance !== undefined) existing.allowance = c.allowance;
-    existing.ratingCount = existing.ratingCount + 1;
+    const hashes = items.map(({ args: a, existing }) => {
+      const c = invoiceColumns(a);
+      existing.subtotal = c.subtotal;
+      existing.taxAmount = c.taxAmount;
+      existing.total = c.total;
+      existing.taxRate = c.taxRate;
+      existing.taxLine = c.taxLine;
+      existing.contentHash = c.contentHash;
+      existing.ratedAt = c.ratedAt;
+      if (a.ratingInput !== undefined) existing.ratingInput = c.ratingInput;
+      if (a.allowance !== undefined) existing.allowance = c.allowance;
+      existing.ratingCount = existing.ratingCount + 1;
+      return c.contentHash;
+    });
     await tx.flush();
-    await this.insertChildren(tx, [rowsOf(a, existing.id, lineIds, new Date())]);
-    await this.audit.insertMany(tx, [auditOf(a, existing.id, 'invoice.rerated', existing.ratingCount, c.contentHash)]);
-    return existing;
+    const now = new Date();
+    await this.insertChildren(tx, items.map(({ args, existing }) => rowsOf(args, existing.id, lineIds.get(existing.id)!, now)));
+    await this.audit.insertMany(tx, items.map(({ args, existing }, i) => auditOf(args, existing.id, 'invoice.rerated', existing.ratingCount, hashes[i])));
   }
 
   /** The rows of many invoices, one INSERT per table (parents first), and their announcements. */

@@ -303,39 +303,49 @@ export class PeriodRatingService {
    * later draft period invoice of the subscription, whose carried-in grants may have changed.
    */
   async rerate(tx: EntityManager, invoice: Invoice, now: Date): Promise<Invoice> {
-    if (invoice.status !== 'draft') throw new UnprocessableError('invoice_finalized', `invoice ${invoice.id} is ${invoice.status} and never changes`, 'invoice_id');
-    const stored = invoice.ratingInput;
-    if (!stored) throw new UnprocessableError('not_rerateable', `invoice ${invoice.id} has no stored rating input`);
+    assertRerateable(invoice);
     const rollups = await this.storedRollups(tx, invoice.subscriptionId, invoice.periodStart);
     const grants = await this.carriedGrants(tx, invoice.subscriptionId, invoice.periodStart);
-    const input: PeriodInvoiceInput = { ...stored, grants, usage: usageOf(rollups) };
-    const rated = rate(`invoice ${invoice.id}`, () => ratePeriodInvoice(input));
     const sources = await this.sourcesOf(tx, invoice.id);
     const org = await this.orgs.get(tx, invoice.organizationId);
-    await this.writer.write(
-      tx,
-      {
-        organizationId: invoice.organizationId,
-        customerId: invoice.customerId,
-        subscriptionId: invoice.subscriptionId,
-        kind: 'period',
-        billingPeriodId: invoice.billingPeriodId ?? null,
-        sourceKey: invoice.sourceKey,
-        rated,
-        now,
-        draftWindowMinutes: org.draftWindowMinutes,
-        sourceOf: (l) => sourceOf(l, sources),
-        ratingInput: { ...stored, grants },
-        allowance: rated.allowance,
-        rollups,
-        ledger: rated.allowance_ledger,
-        carriedIn: grants,
-      },
-      invoice,
-    );
+    await this.writer.write(tx, rerateArgs(invoice, rollups, grants, sources, org.draftWindowMinutes, now), invoice);
     const later = await tx.find(Invoice, { subscriptionId: invoice.subscriptionId, kind: 'period', status: 'draft', periodStart: { $gt: invoice.periodStart } }, { orderBy: { periodStart: 'asc' } });
     for (const next of later) await this.rerate(tx, next, now);
     return invoice;
+  }
+
+  /**
+   * `rerate` for many drafts at once (finalization re-rates a chunk's stale drafts), in the caller's
+   * transaction, which holds their subscriptions' locks; at most one draft per subscription. Their
+   * inputs are read with one statement per kind, each is rated by the same core and built by the
+   * same `rerateArgs`, and all are rewritten with one statement per table
+   * (`InvoiceWriter.rewriteMany`). Later drafts of their subscriptions (whose carried-in grants may
+   * have changed) are then re-rated one by one, as `rerate` does. A refusal throws before anything
+   * is written.
+   */
+  async rerateMany(tx: EntityManager, invoices: readonly Invoice[], now: Date): Promise<void> {
+    if (invoices.length <= 1) {
+      for (const inv of invoices) await this.rerate(tx, inv, now);
+      return;
+    }
+    for (const inv of invoices) assertRerateable(inv);
+    const subs = new Set(invoices.map((i) => i.subscriptionId));
+    if (subs.size !== invoices.length) throw new Error('rerateMany: at most one draft per subscription');
+    const pairs = invoices.map((i) => ({ subscription_id: i.subscriptionId, period_start: i.periodStart }));
+    const rollups = groupBy(await storedRollupsOf(tx, pairs), (r) => pairId(r.subscription_id, r.period_start));
+    const grants = await this.carriedGrantsMany(tx, pairs);
+    const sources = await this.sourcesOfMany(tx, invoices.map((i) => i.id));
+    const windows = new Map<string, number>();
+    for (const orgId of new Set(invoices.map((i) => i.organizationId))) windows.set(orgId, (await this.orgs.get(tx, orgId)).draftWindowMinutes);
+    const items = invoices.map((existing) => {
+      const key = pairId(existing.subscriptionId, existing.periodStart);
+      const args = rerateArgs(existing, (rollups.get(key) ?? []).map(snapshotOf), grants.get(key) ?? [], sources.get(existing.id) ?? new Map(), windows.get(existing.organizationId)!, now);
+      return { args, existing };
+    });
+    await this.writer.rewriteMany(tx, items);
+    const later = await tx.find(Invoice, { subscriptionId: { $in: [...subs] }, kind: 'period', status: 'draft' }, { orderBy: { subscriptionId: 'asc', periodStart: 'asc' } });
+    const ratedFrom = new Map(invoices.map((i) => [i.subscriptionId, i.periodStart.getTime()]));
+    for (const next of later) if (next.periodStart.getTime() > ratedFrom.get(next.subscriptionId)!) await this.rerate(tx, next, now);
   }
 
   /**
@@ -514,6 +524,20 @@ export class PeriodRatingService {
     return new Map(rows.map((r) => [r.line_key, { type: r.source_type, id: r.source_id }]));
   }
 
+  /** `sourcesOf` of many invoices in one read, by invoice id. */
+  private async sourcesOfMany(em: EntityManager, invoiceIds: readonly string[]): Promise<Map<string, Map<string, LineSource>>> {
+    const rows = await em.execute<{ invoice_id: string; line_key: string; source_type: LineSource['type']; source_id: string }[]>(
+      'select invoice_id, line_key, source_type, source_id from invoice_lines where invoice_id = any(?::uuid[]) and source_type is not null',
+      [`{${invoiceIds.join(',')}}`],
+    );
+    const out = new Map<string, Map<string, LineSource>>();
+    for (const r of rows) {
+      if (!out.has(r.invoice_id)) out.set(r.invoice_id, new Map());
+      out.get(r.invoice_id)!.set(r.line_key, { type: r.source_type, id: r.source_id });
+    }
+    return out;
+  }
+
   /** The rollup snapshot of an invoice (one row per rollup). */
   async snapshotOf(em: EntityManager, invoiceId: string): Promise<RollupSnapshot[]> {
     const rows = await em.find(InvoiceRollup, { invoiceId }, { orderBy: { productKey: 'asc', priceKey: 'asc' } });
@@ -535,6 +559,43 @@ export function usageOf(rollups: { product_key: string; price_key: string; aggre
 /** The customer's tax rate for rating: null (no tax line) when it is 0. */
 export function taxRateOf(customer: Customer): string | null {
   return dec(customer.taxRate).gt(0) ? formatDecimal(dec(customer.taxRate)) : null;
+}
+
+function assertRerateable(invoice: Invoice): StoredRatingInput {
+  if (invoice.status !== 'draft') throw new UnprocessableError('invoice_finalized', `invoice ${invoice.id} is ${invoice.status} and never changes`, 'invoice_id');
+  if (!invoice.ratingInput) throw new UnprocessableError('not_rerateable', `invoice ${invoice.id} has no stored rating input`);
+  return invoice.ratingInput;
+}
+
+/** What re-rating a draft writes: its stored input with the rollups and carried-in grants as they are now. */
+function rerateArgs(
+  invoice: Invoice,
+  rollups: RollupSnapshot[],
+  grants: AllowanceGrant[],
+  sources: Map<string, LineSource>,
+  draftWindowMinutes: number,
+  now: Date,
+): WriteInvoiceArgs {
+  const stored = assertRerateable(invoice);
+  const input: PeriodInvoiceInput = { ...stored, grants, usage: usageOf(rollups) };
+  const rated = rate(`invoice ${invoice.id}`, () => ratePeriodInvoice(input));
+  return {
+    organizationId: invoice.organizationId,
+    customerId: invoice.customerId,
+    subscriptionId: invoice.subscriptionId,
+    kind: 'period',
+    billingPeriodId: invoice.billingPeriodId ?? null,
+    sourceKey: invoice.sourceKey,
+    rated,
+    now,
+    draftWindowMinutes,
+    sourceOf: (l) => sourceOf(l, sources),
+    ratingInput: { ...stored, grants },
+    allowance: rated.allowance,
+    rollups,
+    ledger: rated.allowance_ledger,
+    carriedIn: grants,
+  };
 }
 
 /** A rollup as an invoice's snapshot keeps it. */
