@@ -1,4 +1,4 @@
-import { Entity, Enum, Index, ManyToOne, Property } from '@mikro-orm/core';
+import { Entity, Enum, Index, ManyToOne, Property, Unique } from '@mikro-orm/core';
 import { TenantEntity } from '@closebook/platform';
 import { Subscription } from '@closebook/subscriptions';
 import type { AdjustmentInput, CreditInput, RatedLine } from '@closebook/rating';
@@ -16,6 +16,11 @@ export type PendingItemKind = (typeof PENDING_ITEM_KINDS)[number];
 @Entity({ tableName: 'invoice_pending_items' })
 @Index({ properties: ['subscriptionId', 'billableFrom'] })
 @Index({ properties: ['sourceType', 'sourceId'] })
+// Late usage is billed once; a subscription change may defer several items under one source id.
+@Unique({
+  name: 'invoice_pending_items_late_usage_unique',
+  expression: `create unique index "invoice_pending_items_late_usage_unique" on "invoice_pending_items" ("source_id") where "source_type" = 'late_usage'`,
+})
 export class PendingItem extends TenantEntity {
   @ManyToOne({ entity: () => Subscription, fieldName: 'subscription_id', mapToPk: true, deleteRule: 'restrict', updateRule: 'restrict' })
   subscriptionId!: string;
