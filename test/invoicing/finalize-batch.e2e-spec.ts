@@ -17,6 +17,7 @@ import {
   type InvoicingPostingHook,
 } from '@closebook/invoicing';
 import { UnprocessableError } from '@closebook/platform';
+import { BillingPeriodsService } from '@closebook/subscriptions';
 import { DRAFT_CHECKS_SQL, FINALIZE_CHUNK } from '../../libs/billing/invoicing/src/invoices.service';
 import { startApi, type TestApi } from '../helpers/api';
 import { sql, tenant, uid, type Tenant } from './fixtures';
@@ -318,6 +319,28 @@ describe('month-end finalization in chunks', () => {
       [t.orgId, t.orgId],
     );
     expect({ n, m }).toEqual({ n: 12, m: 12 });
+  });
+
+  it('re-rating a draft re-rates each later draft of its subscription once, oldest first', async () => {
+    const t = await tenant(api, 'Rerate chain');
+    await catalog(t);
+    const JUL = new Date(Date.UTC(2027, 6, 1));
+    const s = await t.subscribe('chain', 'basic', { started_at: JUL });
+    await api.app.get(BillingPeriodsService).ensureThrough(em(), s.subscriptionId, OCT);
+    for (const [start, after] of [[JUL, new Date(Date.UTC(2027, 7, 1, 1))], [AUG, new Date(Date.UTC(2027, 8, 1, 1))], [SEP, afterSep]] as const) {
+      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, start), after);
+    }
+    const counts = async () =>
+      (await sql<{ period_start: Date; rating_count: number }>(api, "select period_start, rating_count from invoices where subscription_id = ? and kind = 'period' order by period_start", [s.subscriptionId])).map(
+        (r) => [new Date(r.period_start).toISOString().slice(0, 7), r.rating_count],
+      );
+    expect(await counts()).toEqual([['2027-07', 1], ['2027-08', 1], ['2027-09', 1]]);
+    await em().transactional(async (tx) => {
+      const july = await tx.findOneOrFail(Invoice, { subscriptionId: s.subscriptionId, kind: 'period', periodStart: JUL });
+      await rating().rerate(tx as EntityManager, july, NOW);
+    });
+    // September is re-rated once, after August (it was re-rated twice when each later draft recursed).
+    expect(await counts()).toEqual([['2027-07', 2], ['2027-08', 2], ['2027-09', 2]]);
   });
 
   it('a draft whose earlier period draft is still open is refused exactly as the single path refuses it', async () => {

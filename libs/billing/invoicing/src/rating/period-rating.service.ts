@@ -300,18 +300,23 @@ export class PeriodRatingService {
   /**
    * Re-rates a draft period invoice in the caller's transaction (which holds the subscription lock):
    * the same stored input with the rollups and the carried-in grants as they are now; then every
-   * later draft period invoice of the subscription, whose carried-in grants may have changed.
+   * later draft period invoice of the subscription, whose carried-in grants may have changed, once
+   * each, oldest first (each reads the grants its predecessor just rewrote).
    */
   async rerate(tx: EntityManager, invoice: Invoice, now: Date): Promise<Invoice> {
+    await this.rerateOne(tx, invoice, now);
+    const later = await tx.find(Invoice, { subscriptionId: invoice.subscriptionId, kind: 'period', status: 'draft', periodStart: { $gt: invoice.periodStart } }, { orderBy: { periodStart: 'asc' } });
+    for (const next of later) await this.rerateOne(tx, next, now);
+    return invoice;
+  }
+
+  private async rerateOne(tx: EntityManager, invoice: Invoice, now: Date): Promise<void> {
     assertRerateable(invoice);
     const rollups = await this.storedRollups(tx, invoice.subscriptionId, invoice.periodStart);
     const grants = await this.carriedGrants(tx, invoice.subscriptionId, invoice.periodStart);
     const sources = await this.sourcesOf(tx, invoice.id);
     const org = await this.orgs.get(tx, invoice.organizationId);
     await this.writer.write(tx, rerateArgs(invoice, rollups, grants, sources, org.draftWindowMinutes, now), invoice);
-    const later = await tx.find(Invoice, { subscriptionId: invoice.subscriptionId, kind: 'period', status: 'draft', periodStart: { $gt: invoice.periodStart } }, { orderBy: { periodStart: 'asc' } });
-    for (const next of later) await this.rerate(tx, next, now);
-    return invoice;
   }
 
   /**
@@ -320,8 +325,8 @@ export class PeriodRatingService {
    * inputs are read with one statement per kind, each is rated by the same core and built by the
    * same `rerateArgs`, and all are rewritten with one statement per table
    * (`InvoiceWriter.rewriteMany`). Later drafts of their subscriptions (whose carried-in grants may
-   * have changed) are then re-rated one by one, as `rerate` does. A refusal throws before anything
-   * is written.
+   * have changed) are then re-rated one by one, once each and oldest first, as `rerate` does. A
+   * refusal throws before anything is written.
    */
   async rerateMany(tx: EntityManager, invoices: readonly Invoice[], now: Date): Promise<void> {
     if (invoices.length <= 1) {
@@ -345,7 +350,7 @@ export class PeriodRatingService {
     await this.writer.rewriteMany(tx, items);
     const later = await tx.find(Invoice, { subscriptionId: { $in: [...subs] }, kind: 'period', status: 'draft' }, { orderBy: { subscriptionId: 'asc', periodStart: 'asc' } });
     const ratedFrom = new Map(invoices.map((i) => [i.subscriptionId, i.periodStart.getTime()]));
-    for (const next of later) if (next.periodStart.getTime() > ratedFrom.get(next.subscriptionId)!) await this.rerate(tx, next, now);
+    for (const next of later) if (next.periodStart.getTime() > ratedFrom.get(next.subscriptionId)!) await this.rerateOne(tx, next, now);
   }
 
   /**
