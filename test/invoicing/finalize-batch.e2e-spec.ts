@@ -6,7 +6,7 @@
 //
 // September 2027 (30 days), so "now" can be chosen and no scheduler touches these periods first.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { IngestService, RollupsService } from '@closebook/metering';
+import { RollupsService } from '@closebook/metering';
 import {
   Invoice,
   InvoicesService,
@@ -20,7 +20,7 @@ import { UnprocessableError } from '@closebook/platform';
 import { BillingPeriodsService } from '@closebook/subscriptions';
 import { DRAFT_CHECKS_SQL, FINALIZE_CHUNK } from '../../libs/billing/invoicing/src/invoices.service';
 import { startApi, type TestApi } from '../helpers/api';
-import { sql, tenant, uid, type Tenant } from './fixtures';
+import { ingestCalls, sql, tenant, uid, type Tenant } from './fixtures';
 
 const AUG = new Date(Date.UTC(2027, 7, 1));
 const SEP = new Date(Date.UTC(2027, 8, 1));
@@ -79,10 +79,7 @@ describe('month-end finalization in chunks', () => {
     await t.plan('free', [{ product_key: 'api_calls', allowance: '1000', overage: 'block', price: { model: 'per_unit', unit_amount: '0.01' } }]);
   }
 
-  async function ingest(t: Tenant, customer: string, count: number, day: number, clock = at(30)) {
-    const res = await api.app.get(IngestService).ingest(em(), t.orgId, t.calls(customer, 'api.call', count, at(day, 3)), clock.getTime());
-    expect(res).toMatchObject({ accepted: count, rejected: [] });
-  }
+  const ingest = (t: Tenant, customer: string, count: number, day: number, clock = at(30)) => ingestCalls(api, t, customer, count, at(day, 3), clock);
 
   async function periodOf(subscriptionId: string, start: Date) {
     const [row] = await sql<{ id: string }>(api, 'select id from billing_periods where subscription_id = ? and period_start = ?', [subscriptionId, start.toISOString()]);

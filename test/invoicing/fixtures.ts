@@ -5,7 +5,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { QueueEvents } from 'bullmq';
 import { JobsService, loadConfig, redisConnection } from '@closebook/platform';
-import { RollupsService } from '@closebook/metering';
+import { IngestService, RollupsService } from '@closebook/metering';
 import { PeriodRatingService } from '@closebook/invoicing';
 import { WorkerModule } from '../../apps/worker/src/worker.module';
 import { bearer, type TestApi } from '../helpers/api';
@@ -147,6 +147,15 @@ export async function tenant(api: TestApi, name = 'Invoicing') {
 export type Tenant = Awaited<ReturnType<typeof tenant>>;
 
 /** Sends events in batches of 10,000 (the API's limit). */
+/**
+ * `count` `api.call` events of `customer` at `at`, through the ingest service itself as of `clock`
+ * (so a test can date events in a month whose clock it chooses); every event must be accepted.
+ */
+export async function ingestCalls(api: TestApi, t: Tenant, customer: string, count: number, at: Date, clock: Date) {
+  const res = await api.app.get(IngestService).ingest(api.orm.em.fork() as EntityManager, t.orgId, t.calls(customer, 'api.call', count, at), clock.getTime());
+  expect(res).toMatchObject({ accepted: count, rejected: [] });
+}
+
 export async function sendAll(t: Tenant, events: unknown[]) {
   for (let i = 0; i < events.length; i += 10_000) await t.send(events.slice(i, i + 10_000));
 }

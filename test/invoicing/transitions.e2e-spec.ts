@@ -5,11 +5,10 @@
 // Every proration figure below is hand-computed on September (30 days). A change effective
 // 2027-09-21T12:00Z applies from the start of that UTC day: days 21..30 remain = 10/30.
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { IngestService } from '@closebook/metering';
 import { PeriodRatingService, SubscriptionBillingService, InvoicesService, type Invoice } from '@closebook/invoicing';
 import { SubscriptionsService } from '@closebook/subscriptions';
 import { startApi, type TestApi } from '../helpers/api';
-import { sql, tenant, uid, type InvoiceJson, type Tenant } from './fixtures';
+import { ingestCalls, sql, tenant, uid, type InvoiceJson, type Tenant } from './fixtures';
 
 const SEP = new Date(Date.UTC(2027, 8, 1));
 const OCT = new Date(Date.UTC(2027, 9, 1));
@@ -63,10 +62,7 @@ describe('transitions and proration (September 2027, 30 days)', () => {
     return t.subscribe(uid('cust'), plan, { started_at: SEP, ...(seats ? { seats } : {}), ...(addons ? { addons } : {}) });
   }
 
-  async function ingest(t: Tenant, customer: string, count: number, day: number) {
-    const res = await api.app.get(IngestService).ingest(em(), t.orgId, t.calls(customer, 'api.call', count, at(day, 3)), at(30).getTime());
-    expect(res).toMatchObject({ accepted: count, rejected: [] });
-  }
+  const ingest = (t: Tenant, customer: string, count: number, day: number) => ingestCalls(api, t, customer, count, at(day, 3), at(30));
 
   async function periodOf(subscriptionId: string, start: Date) {
     const [row] = await sql<{ id: string }>(api, 'select id from billing_periods where subscription_id = ? and period_start = ?', [subscriptionId, start.toISOString()]);

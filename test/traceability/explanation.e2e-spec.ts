@@ -8,13 +8,12 @@
 // usage is detected against the real clock.
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { IngestService } from '@closebook/metering';
 import { LateUsageService, PeriodRatingService, SubscriptionBillingService } from '@closebook/invoicing';
 import { replayLine, type AdjustmentInput, type Step } from '@closebook/rating';
 import { ExplanationService, type ExplanationDocument } from '@closebook/traceability';
 import { ExplainCommand } from '../../apps/cli/src/commands/explain.command';
 import { bearer, startApi, type TestApi } from '../helpers/api';
-import { DAY, monthStart, rollUp, sendAll, sql, tenant, type InvoiceJson, type Tenant } from '../invoicing/fixtures';
+import { DAY, ingestCalls, monthStart, rollUp, sendAll, sql, tenant, type InvoiceJson, type Tenant } from '../invoicing/fixtures';
 
 const AUG = new Date(Date.UTC(2027, 7, 1));
 const SEP = new Date(Date.UTC(2027, 8, 1));
@@ -61,10 +60,7 @@ describe('explanations: what produced this charge?', () => {
     versions = { basic: basic.id, pro: pro.id };
     const s = await t.subscribe('acme', 'basic', { started_at: AUG });
     subscriptionId = s.subscriptionId;
-    const ingest = async (count: number, at: Date) => {
-      const res = await api.app.get(IngestService).ingest(em(), t.orgId, t.calls('acme', 'api.call', count, at), inSep(30).getTime());
-      expect(res).toMatchObject({ accepted: count, rejected: [] });
-    };
+    const ingest = (count: number, at: Date) => ingestCalls(api, t, 'acme', count, at, inSep(30));
     // August: 400 of 1,000 used → 600 roll over into September.
     await ingest(400, new Date(Date.UTC(2027, 7, 10, 3)));
     const period = async (start: Date) =>

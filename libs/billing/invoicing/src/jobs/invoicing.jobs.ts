@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import type { Job } from 'bullmq';
-import { DomainError, JobHandler, JobsService, type JobPayload } from '@closebook/platform';
+import { JobHandler, JobsService, type JobPayload } from '@closebook/platform';
 import { InvoicesService } from '../invoices.service';
 import { LateUsageService } from '../late-usage.service';
 import { PeriodRatingService } from '../rating/period-rating.service';

@@ -22,7 +22,6 @@ import {
   type PeriodInvoice,
   type PeriodInvoiceInput,
   type RatedLine,
-  type RatingPlanVersion,
   type StateSegment,
   type TransitionKind,
   type UsageQuantity,
