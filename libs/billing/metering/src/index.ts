@@ -25,7 +25,7 @@ export type { RollupValue, StoredRollup, RecomputeResult, ProcessDirtyResult, Ro
 export { UsageService } from './rollups/usage.service';
 export type { UsageView } from './rollups/usage.service';
 export { digestOf, eventDigest } from './rollups/digest';
-export { aggregateCtes, METER_VALUE_COLUMNS, pairKeys, PAIRS_BY_KEY, rollupResultsCte } from './rollups/rollup-sql';
+export { aggregateCtes, COMPUTE_ROLLUPS_SQL, METER_VALUE_COLUMNS, pairKeys, PAIRS_BY_KEY, rollupResultsCte } from './rollups/rollup-sql';
 
 export { periodAllowanceStates, thresholdsReached, meteredProductsOf, ALLOWANCE_THRESHOLDS } from './allowance/allowance-calculator';
 export type { PeriodAllowanceInput, AllowanceStates, DimensionState, DimensionUsage, UnpricedUsage, AllowanceThreshold } from './allowance/allowance-calculator';

@@ -168,10 +168,16 @@ selected as (
          e.event_id, e.event_digest, e.ts,
          ${METER_VALUE_COLUMNS}
   from target t
-  join usage_events e on e.customer_id = t.customer_id and e.organization_id = t.organization_id
-                     and e.ts >= t.lo and e.ts < t.hi
   join meters m on m.subscription_id = t.subscription_id and m.period_start = t.period_start
-               and m.event_name = e.event_name and e.properties @> m.filter
+  -- One range of the (customer_id, event_name, ts) index per meter: each event is fetched once per
+  -- meter of its name. Fenced (offset 0) so the planner keeps that shape whatever it guesses of
+  -- \`meters\`; joined freely, it fetched a period's events once per meter and filtered them by name.
+  cross join lateral (
+    select e.event_id, e.event_digest, e.ts, e.properties from usage_events e
+    where e.customer_id = t.customer_id and e.organization_id = t.organization_id and e.event_name = m.event_name
+      and e.ts >= t.lo and e.ts < t.hi and e.properties @> m.filter
+    offset 0
+  ) e
 ),
 ${aggregateCtes(['subscription_id', 'period_start'])},
 results as (
