@@ -75,14 +75,21 @@ const TEXT_INPUTS: Partial<Record<StepOp, readonly string[]>> = {
   tier_quantity: ['to'],
 };
 
-function num(inputs: Record<string, string | null>, key: string, op: string): Decimal {
+/**
+ * Inputs already held as Decimals by the caller that wrote their text (`StepLog.add`): each equals
+ * `dec` of its text (the text is that Decimal printed exactly), so using it skips a parse and
+ * changes nothing. A replay has only the text.
+ */
+type Parsed = Readonly<Record<string, Decimal>> | undefined;
+
+function num(inputs: Record<string, string | null>, key: string, op: string, parsed?: Parsed): Decimal {
   const v = inputs[key];
   if (typeof v !== 'string') throw new RatingError('invalid_step', `${op}: input ${key} is missing`, key);
-  return dec(v);
+  return parsed?.[key] ?? dec(v);
 }
 
-function all(inputs: Record<string, string | null>, op: string): Decimal[] {
-  return Object.keys(inputs).map((k) => num(inputs, k, op));
+function all(inputs: Record<string, string | null>, op: string, parsed?: Parsed): Decimal[] {
+  return Object.keys(inputs).map((k) => num(inputs, k, op, parsed));
 }
 
 function smallInt(inputs: Record<string, string | null>, key: string, op: string): number {
@@ -94,64 +101,64 @@ function smallInt(inputs: Record<string, string | null>, key: string, op: string
 }
 
 /** The single definition of every op, used both while rating and while replaying. */
-export function evaluateStep(op: StepOp, inputs: Record<string, string | null>): Decimal {
+export function evaluateStep(op: StepOp, inputs: Record<string, string | null>, parsed?: Parsed): Decimal {
   switch (op) {
     case 'input':
-      return num(inputs, 'value', op);
+      return num(inputs, 'value', op, parsed);
     case 'sum':
-      return all(inputs, op).reduce((a, b) => a.plus(b), ZERO);
+      return all(inputs, op, parsed).reduce((a, b) => a.plus(b), ZERO);
     case 'product':
-      return all(inputs, op).reduce((a, b) => a.times(b), ONE);
+      return all(inputs, op, parsed).reduce((a, b) => a.times(b), ONE);
     case 'difference':
-      return num(inputs, 'minuend', op).minus(num(inputs, 'subtrahend', op));
+      return num(inputs, 'minuend', op, parsed).minus(num(inputs, 'subtrahend', op, parsed));
     case 'min':
     case 'max': {
-      const vs = all(inputs, op);
+      const vs = all(inputs, op, parsed);
       if (vs.length === 0) throw new RatingError('invalid_step', `${op} needs at least one input`);
       return op === 'min' ? Decimal.min(...vs) : Decimal.max(...vs);
     }
     case 'divide': {
-      const divisor = num(inputs, 'divisor', op);
+      const divisor = num(inputs, 'divisor', op, parsed);
       if (divisor.isZero()) throw new RatingError('invalid_step', 'divide by zero', 'divisor');
-      return num(inputs, 'dividend', op).div(divisor);
+      return num(inputs, 'dividend', op, parsed).div(divisor);
     }
     case 'prorate': {
-      const dip = num(inputs, 'days_in_period', op);
+      const dip = num(inputs, 'days_in_period', op, parsed);
       if (dip.isZero()) throw new RatingError('invalid_step', 'prorate over a zero-day period', 'days_in_period');
       // Multiply first, divide once: exact whenever the fraction terminates.
-      return num(inputs, 'amount', op).times(num(inputs, 'days', op)).div(dip);
+      return num(inputs, 'amount', op, parsed).times(num(inputs, 'days', op, parsed)).div(dip);
     }
     case 'ceil_div': {
-      const size = num(inputs, 'package_size', op);
+      const size = num(inputs, 'package_size', op, parsed);
       if (size.lte(0)) throw new RatingError('invalid_step', 'package_size must be positive', 'package_size');
-      return num(inputs, 'quantity', op).div(size).ceil();
+      return num(inputs, 'quantity', op, parsed).div(size).ceil();
     }
     case 'round':
-      return roundHalfUp(num(inputs, 'amount', op), smallInt(inputs, 'minor_units', op));
+      return roundHalfUp(num(inputs, 'amount', op, parsed), smallInt(inputs, 'minor_units', op));
     case 'round_up':
-      return num(inputs, 'value', op).toDecimalPlaces(smallInt(inputs, 'scale', op), Decimal.ROUND_CEIL);
+      return num(inputs, 'value', op, parsed).toDecimalPlaces(smallInt(inputs, 'scale', op), Decimal.ROUND_CEIL);
     case 'tier_quantity': {
-      const q = num(inputs, 'quantity', op);
-      const from = num(inputs, 'from', op);
+      const q = num(inputs, 'quantity', op, parsed);
+      const from = num(inputs, 'from', op, parsed);
       const to = inputs.to === null || inputs.to === undefined ? null : dec(inputs.to);
       const capped = to === null ? q : Decimal.min(q, to);
       return Decimal.max(ZERO, capped.minus(from));
     }
     case 'tier_amount': {
-      const q = num(inputs, 'quantity', op);
-      const unit = num(inputs, 'unit_amount', op);
+      const q = num(inputs, 'quantity', op, parsed);
+      const unit = num(inputs, 'unit_amount', op, parsed);
       const flat = inputs.flat_amount == null ? ZERO : dec(inputs.flat_amount);
       return q.times(unit).plus(q.gt(0) ? flat : ZERO);
     }
     case 'if_positive':
-      return num(inputs, 'quantity', op).gt(0) ? num(inputs, 'amount', op) : ZERO;
+      return num(inputs, 'quantity', op, parsed).gt(0) ? num(inputs, 'amount', op, parsed) : ZERO;
     case 'overage_mode': {
       const mode = inputs.mode;
       if (mode !== 'bill' && mode !== 'block') throw new RatingError('invalid_step', `unknown overage mode ${String(mode)}`, 'mode');
-      return mode === 'block' ? ZERO : num(inputs, 'quantity', op);
+      return mode === 'block' ? ZERO : num(inputs, 'quantity', op, parsed);
     }
     case 'negate':
-      return num(inputs, 'value', op).negated();
+      return num(inputs, 'value', op, parsed).negated();
     default:
       throw new RatingError('invalid_step', `unknown step op ${String(op)}`, 'op');
   }
@@ -180,17 +187,29 @@ export class StepLog {
 
   add(op: StepOp, args: Record<string, Arg>, note: string, name?: string): Val {
     const inputs: Record<string, string | null> = {};
-    const refs: Record<string, string> = {};
-    for (const [k, a] of Object.entries(args)) {
+    const parsed: Record<string, Decimal> = {};
+    let refs: Record<string, string> | undefined;
+    for (const k in args) {
+      const a = args[k];
       if (a === null) inputs[k] = null;
       else if (typeof a === 'string') inputs[k] = a;
-      else if (isVal(a)) {
-        inputs[k] = str(a.value);
-        if (a.name) refs[k] = a.name;
-      } else inputs[k] = str(a);
+      else {
+        const d = isVal(a) ? a.value : a;
+        inputs[k] = str(d);
+        // -0 prints as "0", which parses as 0.
+        parsed[k] = d.isZero() ? ZERO : d;
+        if (isVal(a) && a.name) (refs ??= {})[k] = a.name;
+      }
     }
-    const value = evaluateStep(op, inputs);
-    const step: Step = { op, ...(name ? { name } : {}), inputs, ...(Object.keys(refs).length ? { refs } : {}), result: formatResult(op, inputs, value), note };
+    const value = evaluateStep(op, inputs, parsed);
+    // Built key by key in the stored order (op, name?, inputs, refs?, result, note): spreading optional
+    // parts cost more than the step's arithmetic.
+    const step = { op } as Step;
+    if (name) step.name = name;
+    step.inputs = inputs;
+    if (refs) step.refs = refs;
+    step.result = formatResult(op, inputs, value);
+    step.note = note;
     this.steps.push(step);
     return name ? { value, name } : { value };
   }
