@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // npm run bench -- <name> [options]: runs the compiled benchmark bench/<name>.ts (built by prebench).
+// The benchmarks time the stages in this process as the worker runs them, so with the worker's V8 settings.
+if (require('../scripts/lib/node-flags').relaunchWithNodeFlags()) return;
 require('../scripts/register-paths');
 const name = process.argv[2];
 const benchmarks = {

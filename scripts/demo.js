@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run demo: the main job, on its own database (recreated each run) and its own queue prefix.
+if (require('./lib/node-flags').relaunchWithNodeFlags()) return;
 require('./register-paths');
 const { DEFAULT_DATABASE_URL } = require('./lib/services');
 

@@ -11,6 +11,8 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { ApiKeysService, AuditService, buildOrmConfig, loadConfig, OrganizationsService, PLATFORM_ENTITIES } from '@closebook/platform';
 
 const ROOT = join(__dirname, '..', '..', '..');
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { NODE_FLAGS } = require(join(ROOT, 'scripts', 'lib', 'node-flags.js')) as { NODE_FLAGS: string[] };
 
 /** A TCP port nothing listens on right now (for a child API). */
 export function freePort(): Promise<number> {
@@ -24,9 +26,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `npm run start:api` / `start:worker` as a child process (compiled entry points), logs to ours. */
+/**
+ * `npm run start:api` / `start:worker` as a child process (compiled entry points), logs to ours. Given
+ * the apps' V8 flags here, so `start.js` runs the app itself: the child's pid is the app's (CPU and
+ * memory are read from it), not a launcher's.
+ */
 export function startChild(app: 'api' | 'worker', env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, join(ROOT, 'scripts', 'start.js'), app], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, join(ROOT, 'scripts', 'start.js'), app], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 /** SIGTERM (the apps shut down gracefully) and wait for the exit. */
