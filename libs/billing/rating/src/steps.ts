@@ -260,21 +260,26 @@ export function replaySteps(steps: readonly Step[]): ReplayResult {
       if (!s || typeof s !== 'object' || typeof s.inputs !== 'object' || s.inputs === null) {
         throw new RatingError('invalid_step', 'malformed step');
       }
+      // A referenced input is parsed once: to check it against the step it names, then to evaluate.
+      const parsed: Record<string, Decimal> = {};
       for (const [param, ref] of Object.entries(s.refs ?? {})) {
         const known = values[ref];
         const literal = s.inputs[param];
+        // Parsed only where it is compared (a malformed literal fails here, as it always did).
+        const d = known !== undefined && typeof literal === 'string' ? dec(literal) : null;
         if (known === undefined) {
           mismatches.push({ ...base, reason: `input ${param} refers to unknown step ${ref}` });
-        } else if (typeof literal !== 'string' || !dec(literal).eq(known)) {
+        } else if (d === null || !d.eq(known)) {
           mismatches.push({ ...base, reason: `input ${param} differs from step ${ref}`, expected: str(known), actual: String(literal) });
         }
+        if (d !== null) parsed[param] = d;
       }
       for (const [k, v] of Object.entries(s.inputs)) {
         if (v === null && !(TEXT_INPUTS[s.op] ?? []).includes(k) && k !== 'flat_amount') {
           throw new RatingError('invalid_step', `input ${k} is null`);
         }
       }
-      const v = evaluateStep(s.op, s.inputs);
+      const v = evaluateStep(s.op, s.inputs, parsed);
       if (!dec(s.result).eq(v)) {
         mismatches.push({ ...base, reason: 'result differs from recomputation', expected: str(v), actual: s.result });
       }
