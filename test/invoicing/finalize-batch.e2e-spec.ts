@@ -318,48 +318,6 @@ describe('month-end finalization in chunks', () => {
     expect({ n, m }).toEqual({ n: 12, m: 12 });
   });
 
-  it('chunks in flight take their numbers one after the other: as one chunk at a time would, a failed chunk\'s one-by-one fallback included', async () => {
-    const t = await tenant(api, 'Batch pipeline');
-    await catalog(t);
-    const subs = [];
-    for (const c of ['p1', 'p2', 'p3', 'p4', 'p5']) subs.push(await t.subscribe(c, 'basic', { started_at: AUG }));
-    for (const s of subs) {
-      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, AUG), new Date(Date.UTC(2027, 8, 1, 1)));
-      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, SEP), afterSep);
-    }
-    // Chunks of two: each wave (openings, August, September) is three chunks, two in flight. The third
-    // subscription in the chunks' order has its August invoice refused, so the wave's middle chunk fails
-    // and finalizes one by one while the chunk after it has already read its drafts.
-    const ordered = subs.map((s) => s.subscriptionId).sort();
-    const [refused] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [ordered[2], AUG.toISOString()]);
-    const refuse: InvoicingPostingHook = {
-      async invoiceFinalized(_tx, invoice) {
-        if (invoice.id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
-      },
-    };
-    const events = api.app.get(InvoicingEvents);
-    events.register(refuse);
-    invoices().finalizeChunkSize = 2;
-    let res;
-    try {
-      res = await invoices().finalizeThrough(em(), t.orgId, OCT, {}, NOW);
-    } finally {
-      invoices().finalizeChunkSize = FINALIZE_CHUNK;
-      events.unregister(refuse);
-    }
-    expect(res).toEqual({ finalized: 13, unchanged: 0, failed: [{ invoice_id: refused.id, code: 'refused_by_test', message: 'refused by the test' }], remaining: 2 });
-    const all = await sql<{ subscription_id: string; kind: string; period_start: Date; number: string }>(
-      api,
-      `select subscription_id, kind, period_start, number from invoices where organization_id = ? and status = 'finalized' order by number`,
-      [t.orgId],
-    );
-    expect(all.map((i) => i.number)).toEqual(Array.from({ length: 13 }, (_, k) => `INV-${String(k + 1).padStart(6, '0')}`));
-    // One chunk after the other numbers wave by wave (opening, August, September), each in subscription order.
-    const wave = (i: (typeof all)[number]) => (i.kind === 'opening' ? 0 : new Date(i.period_start).getTime() === AUG.getTime() ? 1 : 2);
-    const expected = [...all].sort((x, y) => wave(x) - wave(y) || (x.subscription_id < y.subscription_id ? -1 : x.subscription_id > y.subscription_id ? 1 : 0));
-    expect(all.map((i) => `${wave(i)}:${i.subscription_id}`)).toEqual(expected.map((i) => `${wave(i)}:${i.subscription_id}`));
-  });
-
   it('re-rating a draft re-rates each later draft of its subscription once, oldest first', async () => {
     const t = await tenant(api, 'Rerate chain');
     await catalog(t);

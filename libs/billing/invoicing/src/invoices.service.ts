@@ -61,8 +61,6 @@ export interface FinalizeResult {
 @Injectable()
 export class InvoicesService {
   private readonly logger = new Logger('InvoicesService');
-  /** Drafts per chunk of the month-end paths (settable for tests: small chunks exercise the pipeline). */
-  finalizeChunkSize = FINALIZE_CHUNK;
 
   constructor(
     private readonly audit: AuditService,
@@ -141,12 +139,7 @@ export class InvoicesService {
    * draft with an earlier period draft still open is left out and returned in `refused` (the single
    * path throws that error). Numbers follow the order of `items`.
    */
-  private async finalizeSet(
-    tx: EntityManager,
-    items: readonly { id: string; subscriptionId: string }[],
-    now: Date,
-    opts: { lean?: boolean; numbersAfter?: Promise<void> } = {},
-  ): Promise<FinalizeSetResult> {
+  private async finalizeSet(tx: EntityManager, items: readonly { id: string; subscriptionId: string }[], now: Date, opts: { lean?: boolean } = {}): Promise<FinalizeSetResult> {
     const result: FinalizeSetResult = { finalized: [], unchanged: [], refused: [] };
     if (!items.length) return result;
     const ids = items.map((i) => i.id);
@@ -202,7 +195,6 @@ export class InvoicesService {
     // The numbers are taken after every read: the counter row is locked until commit, so every other
     // finalization of the organization waits on it; only the writes follow.
     const dueAt = new Date(now.getTime() + PAYMENT_TERMS_DAYS * 86_400_000);
-    await opts.numbersAfter;
     for (const orgId of new Set(ready.map((i) => i.organizationId))) {
       const mine = ready.filter((i) => i.organizationId === orgId);
       const numbers = await reserveDocumentNumbers(tx, orgId, 'invoice', mine.length);
@@ -282,12 +274,8 @@ export class InvoicesService {
    * subscription still going, in chunks of FINALIZE_CHUNK drafts finalized together (`finalizeSet`),
    * so a subscription's drafts go oldest first and a chunk holds one per subscription. Numbers
    * within a chunk follow the rows' order (subscription id), chunk after chunk, wave after wave.
-   * Organizations go side by side, `concurrency` at a time. Within an organization's wave,
-   * FINALIZE_DEPTH chunks are in flight: a chunk reads (its locks, drafts, checks, lines) while the
-   * one before it writes, and takes its numbers only once that one has finished — its own
-   * one-by-one fallback included — so the numbers are exactly those of one chunk after the other
-   * (the counter row would serialise them anyway; the reads need not wait). Chunks of one wave hold
-   * different subscriptions, so they never wait on each other's locks.
+   * Organizations go side by side, `concurrency` at a time; one organization's chunks go one after
+   * the other (they would queue on its counter row anyway).
    */
   private async finalizeInOrder(em: EntityManager, rows: DraftRow[], concurrency: number, now: Date): Promise<Omit<FinalizeManyResult, 'remaining'>> {
     const orgs = new Map<string, Map<string, DraftRow[]>>();
@@ -304,28 +292,22 @@ export class InvoicesService {
       for (let subs = queue.shift(); subs; subs = queue.shift()) {
         const pending = [...subs.values()].map((group) => ({ group, next: 0 }));
         for (let live = pending; live.length; live = pending.filter((p) => p.next < p.group.length)) {
-          const size = Math.max(1, this.finalizeChunkSize);
-          let previous: Promise<unknown> = Promise.resolve();
-          const inFlight = new Set<Promise<void>>();
-          for (let i = 0; i < live.length; i += size) {
-            const part = live.slice(i, i + size);
-            // Recorded in chunk order (after the one before), as one chunk after the other would.
-            const run = Promise.all([this.finalizeChunk(em, part.map((p) => p.group[p.next]), now, previous), previous]).then(([outcomes]) => {
-              for (const p of part) {
-                const o = outcomes.get(p.group[p.next].id)!;
-                if (o === 'finalized') out.finalized++;
-                else if (o === 'unchanged') out.unchanged++;
-                else out.failed.push(o);
-                // A failure stops the subscription: its later drafts wait for the next call.
-                p.next = typeof o === 'string' ? p.next + 1 : p.group.length;
-              }
-            });
-            previous = run;
-            inFlight.add(run);
-            void run.finally(() => inFlight.delete(run)).catch(() => undefined);
-            if (inFlight.size >= FINALIZE_DEPTH) await Promise.race(inFlight);
+          for (let i = 0; i < live.length; i += FINALIZE_CHUNK) {
+            const part = live.slice(i, i + FINALIZE_CHUNK);
+            const outcomes = await this.finalizeChunk(
+              em,
+              part.map((p) => p.group[p.next]),
+              now,
+            );
+            for (const p of part) {
+              const o = outcomes.get(p.group[p.next].id)!;
+              if (o === 'finalized') out.finalized++;
+              else if (o === 'unchanged') out.unchanged++;
+              else out.failed.push(o);
+              // A failure stops the subscription: its later drafts wait for the next call.
+              p.next = typeof o === 'string' ? p.next + 1 : p.group.length;
+            }
           }
-          await Promise.all(inFlight);
         }
       }
     };
@@ -338,16 +320,8 @@ export class InvoicesService {
    * transaction; what that transaction left out (an `earlier_invoice_draft`), or the whole chunk if
    * it could not commit, goes through `finalize` one invoice at a time, whose outcome is reported.
    */
-  /**
-   * `turn` settles when the chunk before this one (same organization) has finished: this chunk reads
-   * meanwhile and takes its invoice numbers, in its transaction or one by one, only after it.
-   */
-  private async finalizeChunk(em: EntityManager, rows: DraftRow[], now: Date, turn: Promise<unknown> = Promise.resolve()): Promise<Map<string, ChunkOutcome>> {
+  private async finalizeChunk(em: EntityManager, rows: DraftRow[], now: Date): Promise<Map<string, ChunkOutcome>> {
     const outcomes = new Map<string, ChunkOutcome>();
-    const myTurn = turn.then(
-      () => undefined,
-      () => undefined,
-    );
     let single = rows;
     try {
       const fork = em.fork();
@@ -362,7 +336,7 @@ export class InvoicesService {
           tx,
           rows.map((r) => ({ id: r.id, subscriptionId: r.subscription_id })),
           now,
-          { lean: true, numbersAfter: myTurn },
+          { lean: true },
         ),
       );
       for (const inv of res.finalized) outcomes.set(inv.id, 'finalized');
@@ -371,7 +345,6 @@ export class InvoicesService {
     } catch (err) {
       this.logger.warn({ err, invoices: rows.length }, 'a finalization chunk did not commit; finalizing its invoices one by one');
     }
-    if (single.length) await myTurn;
     for (const row of single) {
       try {
         const res = await this.finalize(em.fork(), row.organization_id, row.id, now);
@@ -391,13 +364,6 @@ export class InvoicesService {
 
 /** Drafts finalized together per transaction by the month-end paths. */
 export const FINALIZE_CHUNK = 50;
-
-/**
- * Chunks of one organization in flight at once: the next one's reads overlap the current one's
- * writes (its numbers still wait: `finalizeInOrder`). At one chunk at a time a third of this box's
- * CPU sat idle during a month-end's finalization (the close benchmark's vmstat).
- */
-export const FINALIZE_DEPTH = 2;
 
 interface DraftRow {
   id: string;
