@@ -263,8 +263,8 @@ export async function main(argv: string[]) {
     const hook = app(w).get(LedgerPostingHook, { strict: false });
     // Every finalization posts through the set-based hook (one invoice is a set of one).
     const original = hook.invoicesFinalized.bind(hook);
-    // Wall time during which at least one posting runs: two chunks of an organization are in flight
-    // at once (FINALIZE_DEPTH), and summing their postings would count overlapping time twice.
+    // Wall time during which at least one posting runs: calls that overlap (organizations finalized
+    // side by side) are counted once, so the share stays a share of the stage.
     let postingNs = 0n;
     let posted = 0;
     let active = 0;
