@@ -146,7 +146,6 @@ export async function tenant(api: TestApi, name = 'Invoicing') {
 }
 export type Tenant = Awaited<ReturnType<typeof tenant>>;
 
-/** Sends events in batches of 10,000 (the API's limit). */
 /**
  * `count` `api.call` events of `customer` at `at`, through the ingest service itself as of `clock`
  * (so a test can date events in a month whose clock it chooses); every event must be accepted.
@@ -156,6 +155,7 @@ export async function ingestCalls(api: TestApi, t: Tenant, customer: string, cou
   expect(res).toMatchObject({ accepted: count, rejected: [] });
 }
 
+/** Sends events in batches of 10,000 (the API's limit). */
 export async function sendAll(t: Tenant, events: unknown[]) {
   for (let i = 0; i < events.length; i += 10_000) await t.send(events.slice(i, i + 10_000));
 }

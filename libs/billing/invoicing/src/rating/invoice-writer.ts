@@ -87,14 +87,10 @@ export class InvoiceWriter {
     return ids;
   }
 
-  /** One draft: a new one (as `writeMany`), or `existing` re-rated in place (as `rewriteMany`). */
-  async write(tx: EntityManager, a: WriteInvoiceArgs, existing?: Invoice): Promise<Invoice> {
-    if (!existing) {
-      const [id] = await this.writeMany(tx, [a]);
-      return tx.findOneOrFail(Invoice, { id });
-    }
-    await this.rewriteMany(tx, [{ args: a, existing }]);
-    return existing;
+  /** One new draft (`writeMany` of one). Re-rating in place is `rewriteMany`. */
+  async write(tx: EntityManager, a: WriteInvoiceArgs): Promise<Invoice> {
+    const [id] = await this.writeMany(tx, [a]);
+    return tx.findOneOrFail(Invoice, { id });
   }
 
   /**

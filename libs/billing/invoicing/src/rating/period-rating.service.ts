@@ -303,38 +303,34 @@ export class PeriodRatingService {
    * each, oldest first (each reads the grants its predecessor just rewrote).
    */
   async rerate(tx: EntityManager, invoice: Invoice, now: Date): Promise<Invoice> {
-    await this.rerateOne(tx, invoice, now);
-    const later = await tx.find(Invoice, { subscriptionId: invoice.subscriptionId, kind: 'period', status: 'draft', periodStart: { $gt: invoice.periodStart } }, { orderBy: { periodStart: 'asc' } });
-    for (const next of later) await this.rerateOne(tx, next, now);
+    await this.rerateMany(tx, [invoice], now);
     return invoice;
-  }
-
-  private async rerateOne(tx: EntityManager, invoice: Invoice, now: Date): Promise<void> {
-    assertRerateable(invoice);
-    const rollups = await this.storedRollups(tx, invoice.subscriptionId, invoice.periodStart);
-    const grants = await this.carriedGrants(tx, invoice.subscriptionId, invoice.periodStart);
-    const sources = await this.sourcesOf(tx, invoice.id);
-    const org = await this.orgs.get(tx, invoice.organizationId);
-    await this.writer.write(tx, rerateArgs(invoice, rollups, grants, sources, org.draftWindowMinutes, now), invoice);
   }
 
   /**
    * `rerate` for many drafts at once (finalization re-rates a chunk's stale drafts), in the caller's
-   * transaction, which holds their subscriptions' locks; at most one draft per subscription. Their
-   * inputs are read with one statement per kind, each is rated by the same core and built by the
-   * same `rerateArgs`, and all are rewritten with one statement per table
-   * (`InvoiceWriter.rewriteMany`). Later drafts of their subscriptions (whose carried-in grants may
-   * have changed) are then re-rated one by one, once each and oldest first, as `rerate` does. A
-   * refusal throws before anything is written.
+   * transaction, which holds their subscriptions' locks; at most one draft per subscription. They
+   * are re-rated together (`rerateSet`); then the later drafts of their subscriptions (whose
+   * carried-in grants may have changed) one by one, once each and oldest first, each reading the
+   * grants its predecessor just rewrote. A refusal throws before anything is written.
    */
   async rerateMany(tx: EntityManager, invoices: readonly Invoice[], now: Date): Promise<void> {
-    if (invoices.length <= 1) {
-      for (const inv of invoices) await this.rerate(tx, inv, now);
-      return;
-    }
-    for (const inv of invoices) assertRerateable(inv);
+    if (!invoices.length) return;
     const subs = new Set(invoices.map((i) => i.subscriptionId));
     if (subs.size !== invoices.length) throw new Error('rerateMany: at most one draft per subscription');
+    await this.rerateSet(tx, invoices, now);
+    const later = await tx.find(Invoice, { subscriptionId: { $in: [...subs] }, kind: 'period', status: 'draft' }, { orderBy: { subscriptionId: 'asc', periodStart: 'asc' } });
+    const ratedFrom = new Map(invoices.map((i) => [i.subscriptionId, i.periodStart.getTime()]));
+    for (const next of later) if (next.periodStart.getTime() > ratedFrom.get(next.subscriptionId)!) await this.rerateSet(tx, [next], now);
+  }
+
+  /**
+   * The drafts alone re-rated in place: their inputs read with one statement per kind, each rated
+   * by the same core and built by `rerateArgs`, all rewritten with one statement per table
+   * (`InvoiceWriter.rewriteMany`). Every draft is checked before anything is read or written.
+   */
+  private async rerateSet(tx: EntityManager, invoices: readonly Invoice[], now: Date): Promise<void> {
+    for (const inv of invoices) assertRerateable(inv);
     const pairs = invoices.map((i) => ({ subscription_id: i.subscriptionId, period_start: i.periodStart }));
     const rollups = groupBy(await storedRollupsOf(tx, pairs), (r) => pairId(r.subscription_id, r.period_start));
     const grants = await this.carriedGrantsMany(tx, pairs);
@@ -347,9 +343,6 @@ export class PeriodRatingService {
       return { args, existing };
     });
     await this.writer.rewriteMany(tx, items);
-    const later = await tx.find(Invoice, { subscriptionId: { $in: [...subs] }, kind: 'period', status: 'draft' }, { orderBy: { subscriptionId: 'asc', periodStart: 'asc' } });
-    const ratedFrom = new Map(invoices.map((i) => [i.subscriptionId, i.periodStart.getTime()]));
-    for (const next of later) if (next.periodStart.getTime() > ratedFrom.get(next.subscriptionId)!) await this.rerateOne(tx, next, now);
   }
 
   /**
@@ -474,11 +467,6 @@ export class PeriodRatingService {
     return out;
   }
 
-  /** The stored rollups of a (subscription, period), as the snapshot shape. */
-  async storedRollups(em: EntityManager, subscriptionId: string, periodStart: Date): Promise<RollupSnapshot[]> {
-    return (await this.rollups.stored(em, subscriptionId, periodStart)).map(snapshotOf);
-  }
-
   /**
    * Rollover grants live in the period starting at `periodStart`, with `drawn_before` = what the
    * ledger recorded drawn from them in earlier periods.
@@ -519,16 +507,8 @@ export class PeriodRatingService {
     return new Set(rows.map((r) => r.source_id));
   }
 
-  /** The sources of an invoice's lines, by line key (kept across a re-rating). */
-  private async sourcesOf(em: EntityManager, invoiceId: string): Promise<Map<string, LineSource>> {
-    const rows = await em.execute<{ line_key: string; source_type: LineSource['type']; source_id: string }[]>(
-      'select line_key, source_type, source_id from invoice_lines where invoice_id = ? and source_type is not null',
-      [invoiceId],
-    );
-    return new Map(rows.map((r) => [r.line_key, { type: r.source_type, id: r.source_id }]));
-  }
 
-  /** `sourcesOf` of many invoices in one read, by invoice id. */
+  /** The sources of the invoices' lines (kept across a re-rating), by invoice id and line key: one read. */
   private async sourcesOfMany(em: EntityManager, invoiceIds: readonly string[]): Promise<Map<string, Map<string, LineSource>>> {
     const rows = await em.execute<{ invoice_id: string; line_key: string; source_type: LineSource['type']; source_id: string }[]>(
       'select invoice_id, line_key, source_type, source_id from invoice_lines where invoice_id = any(?::uuid[]) and source_type is not null',
