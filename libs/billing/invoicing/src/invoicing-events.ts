@@ -5,10 +5,20 @@ import type { InvoiceLine } from './entities/invoice-line.entity';
 import type { CreditNote, CreditNoteLine } from './entities/credit-note.entity';
 import type { Payment } from './entities/payment.entity';
 
+/**
+ * A finalized invoice's line as the hooks see it: what it bills and where, without the computation
+ * that produced it (steps, tier breakdown, price model, proration, exact amount). Finalization reads
+ * these columns alone: the computation is most of a line's bytes and nothing posts from it.
+ */
+export type FinalizedLine = Pick<
+  InvoiceLine,
+  'id' | 'invoiceId' | 'position' | 'lineKey' | 'type' | 'productKey' | 'priceKey' | 'periodStart' | 'periodEnd' | 'quantity' | 'amount' | 'currency' | 'description' | 'meta' | 'sourceType' | 'sourceId'
+>;
+
 /** An invoice that has just been finalized, with its lines (in position order). */
 export interface FinalizedInvoice {
   invoice: Invoice;
-  lines: InvoiceLine[];
+  lines: FinalizedLine[];
 }
 
 /**
@@ -18,7 +28,7 @@ export interface FinalizedInvoice {
  */
 export interface InvoicingPostingHook {
   /** A draft became finalized (once per invoice). Called per invoice when the hook has no `invoicesFinalized`. */
-  invoiceFinalized?(tx: EntityManager, invoice: Invoice, lines: InvoiceLine[]): Promise<void>;
+  invoiceFinalized?(tx: EntityManager, invoice: Invoice, lines: FinalizedLine[]): Promise<void>;
   /**
    * Drafts became finalized in one transaction (once per invoice; one invoice for a single
    * finalization): the set-based form, preferred over `invoiceFinalized` when a hook has both.
@@ -42,7 +52,7 @@ export class InvoicingEvents {
     if (i >= 0) this.hooks.splice(i, 1);
   }
 
-  async invoiceFinalized(tx: EntityManager, invoice: Invoice, lines: InvoiceLine[]): Promise<void> {
+  async invoiceFinalized(tx: EntityManager, invoice: Invoice, lines: FinalizedLine[]): Promise<void> {
     await this.invoicesFinalized(tx, [{ invoice, lines }]);
   }
 

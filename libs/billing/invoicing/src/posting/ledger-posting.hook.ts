@@ -3,9 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Money } from '@closebook/money';
 import { lockInOrder } from '@closebook/platform';
 import { LedgerService, RevenueRecognitionService, toDate, type CreateScheduleInput, type PostEntryInput } from '@closebook/ledger';
-import { InvoicingEvents, type FinalizedInvoice, type InvoicingPostingHook } from '../invoicing-events';
+import { InvoicingEvents, type FinalizedInvoice, type FinalizedLine, type InvoicingPostingHook } from '../invoicing-events';
 import type { Invoice } from '../entities/invoice.entity';
-import type { InvoiceLine } from '../entities/invoice-line.entity';
 import { CreditNote, type CreditNoteLine } from '../entities/credit-note.entity';
 import { Payment } from '../entities/payment.entity';
 import { balanceOf } from '../invoices.service';
@@ -34,7 +33,7 @@ export class LedgerPostingHook implements InvoicingPostingHook, OnModuleInit {
     this.events.register(this);
   }
 
-  async invoiceFinalized(tx: EntityManager, invoice: Invoice, lines: InvoiceLine[]): Promise<void> {
+  async invoiceFinalized(tx: EntityManager, invoice: Invoice, lines: FinalizedLine[]): Promise<void> {
     await this.invoicesFinalized(tx, [{ invoice, lines }]);
   }
 
