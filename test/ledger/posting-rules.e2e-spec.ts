@@ -78,12 +78,23 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     const opening = await finalize(t, openingRef.id);
     expect(opening.total.amount).toBe('82.80');
     expect(shape(await entryOf(t, 'invoice', opening.id))).toEqual(['1100 (customer) Dr 82.80', '2200 (customer) Cr 69.00', '2300 Cr 13.80']);
-    const schedules = (await t.get(`/v1/ledger/deferral-schedules?limit=100`).expect(200)).body.data as { source_id: string; to_account: string; total: { amount: string } }[];
-    const openingLines = new Map(opening.lines.map((l) => [l.id, l.type]));
-    expect(schedules.filter((x) => openingLines.has(x.source_id)).map((x) => `${openingLines.get(x.source_id)} ${x.to_account} ${x.total.amount}`).sort()).toEqual([
-      'base_fee 4000 49.00',
-      'seat 4200 20.00',
-    ]);
+    const schedules = (await t.get(`/v1/ledger/deferral-schedules?limit=100`).expect(200)).body.data as {
+      source_id: string;
+      to_account: string;
+      total: { amount: string };
+      description: string;
+      service_start: string;
+      service_end: string;
+    }[];
+    const openingLines = new Map(opening.lines.map((l) => [l.id, l]));
+    const mine = schedules.filter((x) => openingLines.has(x.source_id));
+    expect(mine.map((x) => `${openingLines.get(x.source_id)!.type} ${x.to_account} ${x.total.amount}`).sort()).toEqual(['base_fee 4000 49.00', 'seat 4200 20.00']);
+    // Each schedule names its line and runs over the line's service period (as finalization read the lines).
+    for (const x of mine) {
+      const line = openingLines.get(x.source_id)!;
+      expect(x.description).toBe(`Invoice ${opening.number}: ${line.description}`);
+      expect([x.service_start, x.service_end]).toEqual([line.period_start.slice(0, 10), line.period_end.slice(0, 10)]);
+    }
 
     // Period invoice: last month's usage in arrears (25,000 calls, 15,000 over × 0.005 = 75.00) and this month's
     // fees in advance (69.00): subtotal 144.00, tax 28.80, total 172.80.
