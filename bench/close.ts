@@ -286,7 +286,7 @@ export async function main(argv: string[]) {
         const r = await invoices.finalizeDue(w.orm.em.fork(), new Date());
         finalized += r.finalized;
         failed += r.failed;
-        if (r.finalized === 0) break;
+        if (!r.more) break;
       }
       const [{ entries }] = await conn.execute(`select count(*)::int as entries from journal_entries where organization_id = ? and source_type = 'invoice'`, [w.orgId]);
       return { finalized, failed, invoice_entries: entries, posting_hook_s: +(Number(postingNs) / 1e9).toFixed(2), posting_hook_calls: posted };

@@ -318,6 +318,46 @@ describe('month-end finalization in chunks', () => {
     expect({ n, m }).toEqual({ n: 12, m: 12 });
   });
 
+  it('the scheduled run takes batch after batch until no draft is due, and leaves a failing subscription out of its later batches', async () => {
+    const t = await tenant(api, 'Due in batches');
+    await catalog(t);
+    const subs = [];
+    for (const c of ['d1', 'd2', 'd3', 'd4']) subs.push(await t.subscribe(c, 'basic', { started_at: AUG }));
+    for (const s of subs) {
+      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, AUG), new Date(Date.UTC(2027, 8, 1, 1)));
+      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, SEP), afterSep);
+    }
+    // Due long ago, at an instant no other test's draft is due by: this run sees these 12 drafts alone.
+    const dueBy = new Date(Date.UTC(2000, 0, 2));
+    await sql(api, "update invoices set finalize_after = '2000-01-01T00:00:00Z' where organization_id = ?", [t.orgId]);
+    const [refused] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subs[1].subscriptionId, AUG.toISOString()]);
+    const refuse: InvoicingPostingHook = {
+      async invoiceFinalized(_tx, invoice) {
+        if (invoice.id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
+      },
+    };
+    const events = api.app.get(InvoicingEvents);
+    events.register(refuse);
+    let first, rest;
+    try {
+      // A spent budget: one batch, and the run says more may be due.
+      first = await invoices().finalizeDue(em(), dueBy, { batch: 5, budgetMs: 0 });
+      rest = await invoices().finalizeDue(em(), dueBy, { batch: 5 });
+    } finally {
+      events.unregister(refuse);
+    }
+    expect(first).toEqual({ finalized: 5, failed: 0, batches: 1, more: true });
+    // The refused draft is tried once: its subscription is out of the later batches, so its September
+    // draft is neither tried nor reported, and the refused one is not tried again in every batch.
+    expect({ ...rest, batches: undefined }).toEqual({ finalized: 5, failed: 1, batches: undefined, more: false });
+    expect(rest.batches).toBeGreaterThanOrEqual(2);
+    const left = await sql<{ id: string }>(api, "select id from invoices where organization_id = ? and status = 'draft'", [t.orgId]);
+    const [later] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subs[1].subscriptionId, SEP.toISOString()]);
+    expect(left.map((i) => i.id).sort()).toEqual([refused.id, later.id].sort());
+    // The next run, with the refusal gone, finishes the subscription.
+    expect(await invoices().finalizeDue(em(), dueBy, { batch: 5 })).toEqual({ finalized: 2, failed: 0, batches: 1, more: false });
+  });
+
   it('re-rating a draft re-rates each later draft of its subscription once, oldest first', async () => {
     const t = await tenant(api, 'Rerate chain');
     await catalog(t);

@@ -225,18 +225,36 @@ export class InvoicesService {
   }
 
   /**
-   * Finalizes the drafts whose draft window has passed, oldest period first per subscription, in
-   * chunks (`finalizeInOrder`); a failure is logged and retried on the next run.
+   * Finalizes the drafts whose draft window has passed, oldest period first per subscription, a
+   * batch of `batch` at a time (`finalizeInOrder`), batch after batch until none is due, for at most
+   * `budgetMs` (a month-end's thousands of drafts go in one run instead of `batch` per run; the
+   * budget keeps a run inside its schedule's interval). A failure is logged and retried on the next
+   * run; the subscription it belongs to is left out of this run's later batches (its later drafts
+   * would only be refused as `earlier_invoice_draft`).
    */
-  async finalizeDue(em: EntityManager, now = new Date(), batch = 500): Promise<{ finalized: number; failed: number }> {
-    const due = await em.execute<DraftRow[]>(
-      `select ${DRAFT_COLUMNS} from invoices where status = 'draft' and finalize_after <= ?
-       order by organization_id, subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
-      [now.toISOString(), batch],
-    );
-    const res = await this.finalizeInOrder(em, due, 2, now);
-    for (const f of res.failed) this.logger.warn({ invoice: f.invoice_id, code: f.code, message: f.message }, 'a due draft could not be finalized; retried on the next run');
-    return { finalized: res.finalized, failed: res.failed.length };
+  async finalizeDue(em: EntityManager, now = new Date(), opts: { batch?: number; budgetMs?: number } = {}): Promise<FinalizeDueResult> {
+    const batch = opts.batch ?? FINALIZE_DUE_BATCH;
+    const deadline = Date.now() + (opts.budgetMs ?? FINALIZE_DUE_BUDGET_MS);
+    const out: FinalizeDueResult = { finalized: 0, failed: 0, batches: 0, more: false };
+    const stopped = new Set<string>();
+    for (;;) {
+      const due = await em.execute<DraftRow[]>(
+        `select ${DRAFT_COLUMNS} from invoices where status = 'draft' and finalize_after <= ? and subscription_id <> all(?::uuid[])
+         order by organization_id, subscription_id, period_start, ${KIND_ORDER}, created_at limit ?`,
+        [now.toISOString(), uuidArray([...stopped]), batch],
+      );
+      const res = await this.finalizeInOrder(em, due, 2, now);
+      const subscriptionOf = new Map(due.map((r) => [r.id, r.subscription_id]));
+      for (const f of res.failed) {
+        stopped.add(subscriptionOf.get(f.invoice_id)!);
+        this.logger.warn({ invoice: f.invoice_id, code: f.code, message: f.message }, 'a due draft could not be finalized; retried on the next run');
+      }
+      out.batches++;
+      out.finalized += res.finalized;
+      out.failed += res.failed.length;
+      out.more = due.length === batch;
+      if (!out.more || Date.now() >= deadline) return out;
+    }
   }
 
   /**
@@ -408,6 +426,20 @@ interface FinalizedLineRow {
 const FINALIZED_LINES_SQL = `select id, invoice_id, position, line_key, type, product_key, price_key, period_start, period_end,
     quantity::text as quantity, amount::text as amount, currency, description, meta, source_type, source_id
   from invoice_lines where invoice_id = any(?::uuid[]) order by invoice_id, position`;
+
+/** Drafts `finalizeDue` reads and finalizes per batch. */
+export const FINALIZE_DUE_BATCH = 500;
+/** How long one `finalizeDue` run goes on taking batches: three quarters of the schedule's minute. */
+export const FINALIZE_DUE_BUDGET_MS = 45_000;
+
+export interface FinalizeDueResult {
+  finalized: number;
+  failed: number;
+  /** Batches read by this run. */
+  batches: number;
+  /** True when the run stopped at its time budget with a full last batch: more drafts may be due. */
+  more: boolean;
+}
 
 /** Drafts finalized together per transaction by the month-end paths. */
 export const FINALIZE_CHUNK = 50;

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import type { Job } from 'bullmq';
 import { JobHandler, JobsService, type JobPayload } from '@closebook/platform';
-import { InvoicesService } from '../invoices.service';
+import { InvoicesService, type FinalizeDueResult } from '../invoices.service';
 import { LateUsageService } from '../late-usage.service';
 import { PeriodRatingService } from '../rating/period-rating.service';
 import { PeriodEndFlows, type StartedFlows } from './period-end-flows';
@@ -78,7 +78,7 @@ export class InvoicingJobs {
   }
 
   @JobHandler('invoicing.finalize-due')
-  async finalizeDue(): Promise<{ finalized: number; failed: number }> {
+  async finalizeDue(): Promise<FinalizeDueResult> {
     return this.invoices.finalizeDue(this.em);
   }
 
