@@ -86,6 +86,41 @@ describe('month-end finalization in chunks', () => {
     return row.id;
   }
 
+  /** A tenant with four subscriptions (customers `${prefix}1`…`${prefix}4`) since August, August and September rated: 12 drafts. */
+  async function fourRated(name: string, prefix: string) {
+    const t = await tenant(api, name);
+    await catalog(t);
+    const subs = [];
+    for (const n of [1, 2, 3, 4]) subs.push(await t.subscribe(`${prefix}${n}`, 'basic', { started_at: AUG }));
+    for (const s of subs) {
+      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, AUG), new Date(Date.UTC(2027, 8, 1, 1)));
+      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, SEP), afterSep);
+    }
+    return { t, subs };
+  }
+
+  async function periodInvoiceOf(subscriptionId: string, start: Date): Promise<{ id: string }> {
+    const [row] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subscriptionId, start.toISOString()]);
+    return row;
+  }
+
+  /** Runs `fn` while a posting hook refuses to finalize invoice `id` (a refusal inside the chunk, whatever its reason). */
+  async function refusing<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const refuse: InvoicingPostingHook = {
+      async invoiceFinalized(_tx, invoice) {
+        if (invoice.id === id) throw new UnprocessableError('refused_by_test', 'refused by the test');
+      },
+    };
+    const events = api.app.get(InvoicingEvents);
+    events.register(refuse);
+    try {
+      return await fn();
+    } finally {
+      events.unregister(refuse);
+    }
+  }
+
+
   /**
    * The same organization every time: opening, period and transition drafts; usage with overage;
    * tax; a zero invoice; a negative one (a downgrade's credit); seats; an on-demand charge; a
@@ -267,34 +302,13 @@ describe('month-end finalization in chunks', () => {
   });
 
   it('numbers are gapless and in period order per subscription; a refused draft fails alone and its subscription waits', async () => {
-    const t = await tenant(api, 'Batch refusal');
-    await catalog(t);
-    const subs = [];
-    for (const c of ['r1', 'r2', 'r3', 'r4']) subs.push(await t.subscribe(c, 'basic', { started_at: AUG }));
-    for (const s of subs) {
-      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, AUG), new Date(Date.UTC(2027, 8, 1, 1)));
-      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, SEP), afterSep);
-    }
+    const { t, subs } = await fourRated('Batch refusal', 'r');
     // r2's August period invoice is refused inside the chunk (whatever the reason: here a posting hook).
-    const [refused] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subs[1].subscriptionId, AUG.toISOString()]);
-    const refuse: InvoicingPostingHook = {
-      async invoiceFinalized(_tx, invoice) {
-        if (invoice.id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
-      },
-    };
-    const events = api.app.get(InvoicingEvents);
-    events.register(refuse);
-    let res;
-    try {
-      res = await invoices().finalizeThrough(em(), t.orgId, OCT, {}, NOW);
-    } finally {
-      events.unregister(refuse);
-    }
+    const refused = await periodInvoiceOf(subs[1].subscriptionId, AUG);
+    const res = await refusing(refused.id, () => invoices().finalizeThrough(em(), t.orgId, OCT, {}, NOW));
     expect(res).toEqual({ finalized: 10, unchanged: 0, failed: [{ invoice_id: refused.id, code: 'refused_by_test', message: 'refused by the test' }], remaining: 2 });
     const left = await sql<{ id: string; kind: string; period_start: Date }>(api, "select id, kind, period_start from invoices where organization_id = ? and status = 'draft'", [t.orgId]);
-    expect(left.map((i) => i.id).sort()).toEqual(
-      [refused.id, ...(await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subs[1].subscriptionId, SEP.toISOString()])).map((r) => r.id)].sort(),
-    );
+    expect(left.map((i) => i.id).sort()).toEqual([refused.id, (await periodInvoiceOf(subs[1].subscriptionId, SEP)).id].sort());
     // Then the rest, with no refusal.
     expect(await invoices().finalizeThrough(em(), t.orgId, OCT, {}, NOW)).toEqual({ finalized: 2, unchanged: 0, failed: [], remaining: 0 });
     const all = await sql<{ subscription_id: string; kind: string; period_start: Date; number: string }>(
@@ -319,41 +333,23 @@ describe('month-end finalization in chunks', () => {
   });
 
   it('the scheduled run takes batch after batch until no draft is due, and leaves a failing subscription out of its later batches', async () => {
-    const t = await tenant(api, 'Due in batches');
-    await catalog(t);
-    const subs = [];
-    for (const c of ['d1', 'd2', 'd3', 'd4']) subs.push(await t.subscribe(c, 'basic', { started_at: AUG }));
-    for (const s of subs) {
-      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, AUG), new Date(Date.UTC(2027, 8, 1, 1)));
-      await rating().ratePeriod(em(), await periodOf(s.subscriptionId, SEP), afterSep);
-    }
+    const { t, subs } = await fourRated('Due in batches', 'd');
     // Due long ago, at an instant no other test's draft is due by: this run sees these 12 drafts alone.
     const dueBy = new Date(Date.UTC(2000, 0, 2));
     await sql(api, "update invoices set finalize_after = '2000-01-01T00:00:00Z' where organization_id = ?", [t.orgId]);
-    const [refused] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subs[1].subscriptionId, AUG.toISOString()]);
-    const refuse: InvoicingPostingHook = {
-      async invoiceFinalized(_tx, invoice) {
-        if (invoice.id === refused.id) throw new UnprocessableError('refused_by_test', 'refused by the test');
-      },
-    };
-    const events = api.app.get(InvoicingEvents);
-    events.register(refuse);
-    let first, rest;
-    try {
+    const refused = await periodInvoiceOf(subs[1].subscriptionId, AUG);
+    const [first, rest] = await refusing(refused.id, async () => [
       // A spent budget: one batch, and the run says more may be due.
-      first = await invoices().finalizeDue(em(), dueBy, { batch: 5, budgetMs: 0 });
-      rest = await invoices().finalizeDue(em(), dueBy, { batch: 5 });
-    } finally {
-      events.unregister(refuse);
-    }
+      await invoices().finalizeDue(em(), dueBy, { batch: 5, budgetMs: 0 }),
+      await invoices().finalizeDue(em(), dueBy, { batch: 5 }),
+    ]);
     expect(first).toEqual({ finalized: 5, failed: 0, batches: 1, more: true });
     // The refused draft is tried once: its subscription is out of the later batches, so its September
     // draft is neither tried nor reported, and the refused one is not tried again in every batch.
     expect({ ...rest, batches: undefined }).toEqual({ finalized: 5, failed: 1, batches: undefined, more: false });
     expect(rest.batches).toBeGreaterThanOrEqual(2);
     const left = await sql<{ id: string }>(api, "select id from invoices where organization_id = ? and status = 'draft'", [t.orgId]);
-    const [later] = await sql<{ id: string }>(api, "select id from invoices where subscription_id = ? and kind = 'period' and period_start = ?", [subs[1].subscriptionId, SEP.toISOString()]);
-    expect(left.map((i) => i.id).sort()).toEqual([refused.id, later.id].sort());
+    expect(left.map((i) => i.id).sort()).toEqual([refused.id, (await periodInvoiceOf(subs[1].subscriptionId, SEP)).id].sort());
     // The next run, with the refusal gone, finishes the subscription.
     expect(await invoices().finalizeDue(em(), dueBy, { batch: 5 })).toEqual({ finalized: 2, failed: 0, batches: 1, more: false });
   });
