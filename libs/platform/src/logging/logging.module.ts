@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Module, RequestMethod } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -10,6 +10,9 @@ import { AppConfig } from '../config/app-config';
     LoggerModule.forRootAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({
+        // Every route, in path-to-regexp 8's syntax: nestjs-pino's default ('*') is the legacy form,
+        // which Nest 11 rewrites with a warning at every start once the global prefix is set.
+        forRoutes: [{ path: '*path', method: RequestMethod.ALL }],
         pinoHttp: {
           level: config.logLevel,
           genReqId: (req: IncomingMessage) => {
