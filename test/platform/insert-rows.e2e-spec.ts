@@ -59,6 +59,40 @@ describe('insertRows', () => {
     expect(n).toBe(0);
   });
 
+  it('rows naming different properties, and calls naming them in another order, each get exactly their own values', async () => {
+    const { orgId } = await api.newOrg('insertRows shapes');
+    const base = (id: string) => ({ id, organizationId: orgId, actor: 'system', resourceType: 'test', resourceId: id });
+    const [a, b, c, d] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const at = new Date('2026-11-24T09:00:00.000Z');
+    // One call: the second row lacks `data` and `requestId`, which another row names (null for it).
+    await em().transactional((tx) =>
+      insertRows(tx, AuditEntry, [
+        { ...base(a), createdAt: at, action: 'shape.1', data: { k: 'a' }, requestId: 'req-a' },
+        { ...base(b), createdAt: at, action: 'shape.2' },
+      ]),
+    );
+    // Another call, the same entity, its properties in another order and a different set.
+    await em().transactional((tx) =>
+      insertRows(tx, AuditEntry, [
+        { requestId: 'req-c', action: 'shape.3', ...base(c) },
+        { data: { k: 'd' }, action: 'shape.4', ...base(d) },
+      ]),
+    );
+    const rows = await em().execute<{ resource_id: string; action: string; data: unknown; request_id: string | null; created_at: Date }[]>(
+      `select resource_id, action, data, request_id, created_at from audit_log where organization_id = ? and resource_type = 'test' order by action`,
+      [orgId],
+    );
+    expect(rows.map(({ created_at: _, ...r }) => r)).toEqual([
+      { resource_id: a, action: 'shape.1', data: { k: 'a' }, request_id: 'req-a' },
+      { resource_id: b, action: 'shape.2', data: null, request_id: null },
+      { resource_id: c, action: 'shape.3', data: null, request_id: 'req-c' },
+      { resource_id: d, action: 'shape.4', data: { k: 'd' }, request_id: null },
+    ]);
+    expect(rows.slice(0, 2).map((r) => new Date(r.created_at).toISOString())).toEqual([at.toISOString(), at.toISOString()]);
+    // Not named by any row of the second call: the column's default (now), not null.
+    for (const r of rows.slice(2)) expect(r.created_at).not.toBeNull();
+  });
+
   it('AuditService.insertMany writes the entries record() would, in one statement', async () => {
     const { orgId } = await api.newOrg('audit insertMany');
     const audit = api.app.get(AuditService);

@@ -23,15 +23,40 @@ export async function insertRows<T extends object>(em: EntityManager, entity: En
       columnOf.set(prop, p.fieldNames[0]);
     }
   }
-  const doc = rows.map((row) => {
-    const out: Record<string, unknown> = {};
-    for (const [prop, value] of Object.entries(row)) out[columnOf.get(prop)!] = value instanceof Date ? value.toISOString() : value;
-    return out;
-  });
+  const doc = rows.map(documentMapper(meta.className, columnOf));
   const cols = [...columnOf.values()].map((c) => `"${c}"`).join(', ');
   const sql = `insert into "${meta.tableName}" (${cols}) select ${cols} from jsonb_populate_recordset(null::"${meta.tableName}", ?::jsonb)`;
   // A bound parameter, not `em.execute`'s inlining: escaping a document of a page of invoices into
   // the SQL text character by character cost more CPU (and garbage) than the insert itself.
   const knex = em.getTransactionContext<Knex.Transaction>() ?? em.getKnex();
   await knex.raw(sql, [JSON.stringify(doc)]);
+}
+
+/** Top-level instants as ISO text (`jsonb_populate_recordset` reads timestamptz from it); anything else as it is. */
+const toDocumentValue = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+
+type DocumentMapper = (row: object) => Record<string, unknown>;
+
+const documentMappers = new Map<string, DocumentMapper>();
+/** Entity × property lists seen; code paths make a handful, so this only guards against a surprise. */
+const MAX_DOCUMENT_MAPPERS = 256;
+
+/**
+ * A function building a row's document (its values under their column names) for one entity and
+ * property list, compiled once into an object literal: a page of invoice lines built this way is
+ * ~2× cheaper to build and to stringify than objects filled key by key, which was most of
+ * `insertRows`' CPU in the rating benchmark. Every name in the generated code comes from the
+ * entity's metadata (each property was checked against it above) and is quoted as a JSON string
+ * literal. A property a row lacks is left out of its document, as before (the column gets null).
+ */
+function documentMapper(entityName: string, columnOf: ReadonlyMap<string, string>): DocumentMapper {
+  const key = `${entityName}\u0000${[...columnOf.keys()].join('\u0000')}`;
+  let mapper = documentMappers.get(key);
+  if (!mapper) {
+    const fields = [...columnOf].map(([prop, column]) => `${JSON.stringify(column)}: c(r[${JSON.stringify(prop)}])`).join(', ');
+    mapper = new Function('c', `return (r) => ({ ${fields} });`)(toDocumentValue) as DocumentMapper;
+    if (documentMappers.size >= MAX_DOCUMENT_MAPPERS) documentMappers.clear();
+    documentMappers.set(key, mapper);
+  }
+  return mapper;
 }
