@@ -23,7 +23,7 @@ export async function insertRows<T extends object>(em: EntityManager, entity: En
       columnOf.set(prop, p.fieldNames[0]);
     }
   }
-  const doc = rows.map(documentMapper(meta.className, columnOf));
+  const doc = rowDocuments(meta.className, columnOf, rows);
   const cols = [...columnOf.values()].map((c) => `"${c}"`).join(', ');
   const sql = `insert into "${meta.tableName}" (${cols}) select ${cols} from jsonb_populate_recordset(null::"${meta.tableName}", ?::jsonb)`;
   // A bound parameter, not `em.execute`'s inlining: escaping a document of a page of invoices into
@@ -49,6 +49,11 @@ const MAX_DOCUMENT_MAPPERS = 256;
  * entity's metadata (each property was checked against it above) and is quoted as a JSON string
  * literal. A property a row lacks is left out of its document, as before (the column gets null).
  */
+/** The rows' documents: each row's values under their column names (`columnOf`: property → column). */
+export function rowDocuments(entityName: string, columnOf: ReadonlyMap<string, string>, rows: readonly object[]): Record<string, unknown>[] {
+  return rows.map(documentMapper(entityName, columnOf));
+}
+
 function documentMapper(entityName: string, columnOf: ReadonlyMap<string, string>): DocumentMapper {
   const key = `${entityName}\u0000${[...columnOf.keys()].join('\u0000')}`;
   let mapper = documentMappers.get(key);
