@@ -306,6 +306,26 @@ describe('customers and subscriptions over HTTP', () => {
       expect(state.seats).toBe(3);
     });
 
+    it('two seat changes effective and recorded at the same instant are read in one order (by id) by every reader', async () => {
+      const { s } = await subscribed();
+      const at = new Date(Date.now() + 10 * DAY);
+      const [low, high] = ['00000000-0000-4000-8000-000000000001', 'ffffffff-ffff-4fff-bfff-ffffffffffff'];
+      // Inserted high first, so neither insertion order nor a physical scan order gives the id order.
+      for (const [id, seats] of [[high, 9], [low, 4]] as const) {
+        await sql(
+          `insert into subscription_changes (id, created_at, organization_id, subscription_id, kind, effective_at, data)
+           select ?, '2026-01-01T00:00:00Z', organization_id, id, 'seats', ?, ?::jsonb from subscriptions where id = ?`,
+          [id, at.toISOString(), JSON.stringify({ seats, previous_seats: 3 }), s.id],
+        );
+      }
+      const service = api.app.get(SubscriptionsService);
+      const after = new Date(at.getTime() + 1);
+      expect((await service.stateAt(api.orm.em.fork(), s.id, after)).seats).toBe(9);
+      const [many] = await service.segmentsAndEndMany(api.orm.em.fork(), [{ subscriptionId: s.id, from: new Date(), to: new Date(at.getTime() + DAY) }]);
+      expect(many.segments.map((x) => x.state.seats)).toEqual([3, 9]);
+      expect(many.end.seats).toBe(9);
+    });
+
     it('changes, schedules and removes add-ons through effective ranges', async () => {
       const { t, s } = await subscribed();
       const changed = await t.post(`/v1/subscriptions/${s.id}/addons`, { product_key: 'audit', quantity: 5 }).expect(201);

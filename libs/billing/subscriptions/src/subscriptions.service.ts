@@ -399,7 +399,7 @@ export class SubscriptionsService {
     const due = await em.fork().find(
       SubscriptionChange,
       { appliedAt: null, canceledAt: null, effectiveAt: { $lte: now }, ...(opts.subscriptionId ? { subscriptionId: opts.subscriptionId } : {}) },
-      { orderBy: { effectiveAt: 'asc', createdAt: 'asc' }, limit: batch, fields: ['id'] },
+      { orderBy: { effectiveAt: 'asc', createdAt: 'asc', id: 'asc' }, limit: batch, fields: ['id'] },
     );
     let applied = 0;
     for (const { id } of due) {
@@ -469,7 +469,7 @@ export class SubscriptionsService {
     // One after another: a caller's transaction has one connection, which runs one query at a time.
     const subs = await em.find(Subscription, { id: { $in: ids } });
     const addons = await em.find(SubscriptionAddon, { subscriptionId: { $in: ids } });
-    const changes = await em.find(SubscriptionChange, { subscriptionId: { $in: ids }, canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } });
+    const changes = await em.find(SubscriptionChange, { subscriptionId: { $in: ids }, canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc', id: 'asc' } });
     const byId = new Map(subs.map((s) => [s.id, s]));
     const grouped = <T extends { subscriptionId: string }>(rows: T[]) => {
       const m = new Map<string, T[]>();
@@ -797,14 +797,14 @@ export class SubscriptionsService {
     const customer = await em.findOneOrFail(Customer, { id: sub.customerId });
     const pinned = (await this.catalog.pinnedVersions(em, sub.organizationId, [sub.planVersionId])).get(sub.planVersionId)!;
     const addons = await em.find(SubscriptionAddon, { subscriptionId: sub.id }, { orderBy: { productKey: 'asc', effectiveFrom: 'asc' } });
-    const changes = await em.find(SubscriptionChange, { subscriptionId: sub.id }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } });
+    const changes = await em.find(SubscriptionChange, { subscriptionId: sub.id }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc', id: 'asc' } });
     const periods = await this.periods.list(em, sub.id);
     return { subscription: sub, customer, plan: pinned.plan, version: pinned.version, addons, changes, periods, state: await this.stateOf(em, sub, asOf, addons, changes), asOf };
   }
 
   private async stateOf(em: EntityManager, sub: Subscription, t: Date, addons?: SubscriptionAddon[], changes?: SubscriptionChange[]): Promise<SubscriptionStateAt> {
     const rows = addons ?? (await em.find(SubscriptionAddon, { subscriptionId: sub.id }));
-    const all = (changes ?? (await em.find(SubscriptionChange, { subscriptionId: sub.id, kind: { $in: ['seats', 'plan'] } }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } }))).filter(
+    const all = (changes ?? (await em.find(SubscriptionChange, { subscriptionId: sub.id, kind: { $in: ['seats', 'plan'] } }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc', id: 'asc' } }))).filter(
       (c) => !c.canceledAt,
     );
     return {
@@ -820,7 +820,7 @@ export class SubscriptionsService {
 
   /** Seats in force at t, from the seat changes (the subscription's own seats when none). */
   private async seatsAt(em: EntityManager, sub: Subscription, t: Date, all?: SubscriptionChange[]): Promise<number> {
-    const changes = (all ?? (await em.find(SubscriptionChange, { subscriptionId: sub.id, kind: 'seats', canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc' } }))).filter(
+    const changes = (all ?? (await em.find(SubscriptionChange, { subscriptionId: sub.id, kind: 'seats', canceledAt: null }, { orderBy: { effectiveAt: 'asc', createdAt: 'asc', id: 'asc' } }))).filter(
       (c) => c.kind === 'seats' && !c.canceledAt,
     );
     const last = changes.filter((c) => c.effectiveAt <= t).pop();
