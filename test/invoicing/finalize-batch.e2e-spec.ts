@@ -14,6 +14,7 @@ import {
   PeriodRatingService,
   SubscriptionBillingService,
   UsageAccrualService,
+  type FinalizedLine,
   type InvoicingPostingHook,
 } from '@closebook/invoicing';
 import { UnprocessableError } from '@closebook/platform';
@@ -105,10 +106,11 @@ describe('month-end finalization in chunks', () => {
   }
 
   /** Runs `fn` while a posting hook refuses to finalize invoice `id` (a refusal inside the chunk, whatever its reason). */
-  async function refusing<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  async function refusing<T>(id: string, fn: () => Promise<T>, seen: FinalizedLine[] = []): Promise<T> {
     const refuse: InvoicingPostingHook = {
-      async invoiceFinalized(_tx, invoice) {
+      async invoiceFinalized(_tx, invoice, lines) {
         if (invoice.id === id) throw new UnprocessableError('refused_by_test', 'refused by the test');
+        seen.push(...lines);
       },
     };
     const events = api.app.get(InvoicingEvents);
@@ -305,7 +307,25 @@ describe('month-end finalization in chunks', () => {
     const { t, subs } = await fourRated('Batch refusal', 'r');
     // r2's August period invoice is refused inside the chunk (whatever the reason: here a posting hook).
     const refused = await periodInvoiceOf(subs[1].subscriptionId, AUG);
-    const res = await refusing(refused.id, () => invoices().finalizeThrough(em(), t.orgId, OCT, {}, NOW));
+    const seen: FinalizedLine[] = [];
+    const res = await refusing(refused.id, () => invoices().finalizeThrough(em(), t.orgId, OCT, {}, NOW), seen);
+    // The hooks get each line's service period as instants, equal to the stored ones.
+    const stored = new Map(
+      (
+        await sql<{ id: string; period_start: Date; period_end: Date; status: string }>(
+          api,
+          'select l.id, l.period_start, l.period_end, i.status from invoice_lines l join invoices i on i.id = l.invoice_id where l.organization_id = ?',
+          [t.orgId],
+        )
+      ).map((l) => [l.id, l]),
+    );
+    // Every line of every invoice finalized was handed to the hooks (a chunk that rolled back hands some twice).
+    expect([...stored.values()].filter((l) => l.status === 'finalized').every((l) => seen.some((x) => x.id === l.id))).toBe(true);
+    for (const l of seen) {
+      expect(l.periodStart).toBeInstanceOf(Date);
+      expect(l.periodEnd).toBeInstanceOf(Date);
+      expect([l.periodStart.getTime(), l.periodEnd.getTime()]).toEqual([new Date(stored.get(l.id)!.period_start).getTime(), new Date(stored.get(l.id)!.period_end).getTime()]);
+    }
     expect(res).toEqual({ finalized: 10, unchanged: 0, failed: [{ invoice_id: refused.id, code: 'refused_by_test', message: 'refused by the test' }], remaining: 2 });
     const left = await sql<{ id: string; kind: string; period_start: Date }>(api, "select id, kind, period_start from invoices where organization_id = ? and status = 'draft'", [t.orgId]);
     expect(left.map((i) => i.id).sort()).toEqual([refused.id, (await periodInvoiceOf(subs[1].subscriptionId, SEP)).id].sort());

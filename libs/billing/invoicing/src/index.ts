@@ -17,7 +17,7 @@ export * from './entities/document-sequence.entity';
 export * from './entities/subscription-conversion.entity';
 
 export { InvoicingEvents } from './invoicing-events';
-export type { InvoicingPostingHook } from './invoicing-events';
+export type { FinalizedInvoice, FinalizedLine, InvoicingPostingHook } from './invoicing-events';
 export { InvoicesService, balanceOf, PAYMENT_TERMS_DAYS } from './invoices.service';
 export type { InvoiceListQuery, InvoiceBalance, InvoiceDetail, FinalizeResult, FinalizeManyResult } from './invoices.service';
 export { CreditNotesService, parseMoney } from './credit-notes.service';

@@ -391,8 +391,8 @@ async function finalizedLines(tx: EntityManager, invoiceIds: readonly string[]):
     type: r.type,
     productKey: r.product_key,
     priceKey: r.price_key,
-    periodStart: r.period_start,
-    periodEnd: r.period_end,
+    periodStart: new Date(r.period_start),
+    periodEnd: new Date(r.period_end),
     quantity: r.quantity,
     amount: r.amount,
     currency: r.currency,
@@ -411,8 +411,9 @@ interface FinalizedLineRow {
   type: FinalizedLine['type'];
   product_key: string | null;
   price_key: string | null;
-  period_start: Date;
-  period_end: Date;
+  /** Instants come back from `em.execute` as PostgreSQL's text (MikroORM's type parsers). */
+  period_start: string;
+  period_end: string;
   quantity: string;
   amount: string;
   currency: string;
