@@ -450,7 +450,8 @@ interface DraftRow {
   organization_id: string;
   subscription_id: string;
   kind: InvoiceKind;
-  period_start: Date;
+  /** PostgreSQL's text of the instant (`em.execute`): passed on to the rollups' pair keys, which take it. */
+  period_start: string;
 }
 
 const DRAFT_COLUMNS = `id, organization_id, subscription_id, kind, period_start`;
