@@ -57,6 +57,7 @@ export interface InvoiceJson {
   subscription_id: string;
   period_start: string;
   period_end: string;
+  issue_date: string;
   subtotal: Money;
   tax: Money;
   total: Money;

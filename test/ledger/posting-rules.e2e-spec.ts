@@ -9,6 +9,9 @@ import { monthStart, runPeriodEnd, sendAll, sql, startWorker, tenant, type Invoi
 
 const ym = (d: Date) => d.toISOString().slice(0, 7);
 const today = () => new Date().toISOString().slice(0, 10);
+const day = (d: Date) => d.toISOString().slice(0, 10);
+/** The last day (YYYY-MM-DD) of the month starting at `monthStart`. */
+const lastDayOf = (monthStart: Date) => new Date(Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 0)).toISOString().slice(0, 10);
 const addMonths = (d: Date, n: number) => new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, d.getUTCDate()));
 
 interface EntryJson {
@@ -114,32 +117,37 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     const pay = await t.post('/v1/payments', { invoice_id: inv.id, amount: '154.80', received_at: new Date().toISOString(), reference: 'wire-1' }).expect(201);
     expect(shape(await entryOf(t, 'payment', pay.body.payment.id))).toEqual(['1000 Dr 154.80', '1100 (customer) Cr 154.80']);
 
-    // Month end of last month: its fees were billed this month, so nothing is recognized in it (never before billing);
-    // its usage, billed this month, is accrued (75.00) and reversed at once, dated the invoice's day.
+    // Every document posted on its accounting date: the opening invoice on the subscription's start day, the
+    // period invoice on its period's last day (both last month), the credit note and payment today.
+    expect((await entryOf(t, 'invoice', opening.id)).date).toBe(day(lastMonth));
+    expect((await entryOf(t, 'invoice', inv.id)).date).toBe(lastDayOf(lastMonth));
+    expect(inv.issue_date).toBe(lastDayOf(lastMonth));
+    expect((await entryOf(t, 'credit_note', cn.body.id)).date).toBe(today());
+
+    // Month end of last month: its fees (billed on its first day) are recognized in it; its usage was invoiced
+    // in it (the period ends in it), so nothing is accrued.
     const recognition = api.app.get(RevenueRecognitionService);
-    expect((await recognition.recognize(em(), t.orgId, ym(lastMonth))).entriesPosted).toBe(0);
+    expect((await recognition.recognize(em(), t.orgId, ym(lastMonth))).recognized.USD?.format()).toBe('69.00');
     const accrual = await api.app.get(UsageAccrualService).accrue(em(), t.orgId, ym(lastMonth));
-    expect(accrual).toMatchObject({ accrued: 1, reversed: 1, amounts: { USD: '75.00' } });
-    const accrualEntries = await entries(t, `source_type=billing_period&source_id=${(draft as InvoiceJson & { billing_period_id: string }).billing_period_id}`);
-    expect(accrualEntries.map((e) => [e.date.slice(0, 7), shape(e)]).sort()).toEqual([
-      [ym(lastMonth), ['1150 (customer) Dr 75.00', '4100 (customer) Cr 75.00']],
-      [ym(thisMonth), ['1150 (customer) Cr 75.00', '4100 (customer) Dr 75.00']],
-    ]);
-    // Running the month end again changes nothing.
-    expect(await api.app.get(UsageAccrualService).accrue(em(), t.orgId, ym(lastMonth))).toMatchObject({ accrued: 0 });
-    // This month's run: last month's fees caught up on their billing day (49.00 + 20.00) and this month's (the same).
-    const caughtUp = await recognition.recognize(em(), t.orgId, ym(thisMonth));
-    expect(caughtUp.recognized.USD?.format()).toBe('138.00');
+    expect(accrual).toMatchObject({ accrued: 0, reversed: 0 });
+    // This month's run: the fees billed in advance on last month's last day (49.00 + 20.00).
+    const thisRun = await recognition.recognize(em(), t.orgId, ym(thisMonth));
+    expect(thisRun.recognized.USD?.format()).toBe('69.00');
     expect((await recognition.recognize(em(), t.orgId, ym(thisMonth))).entriesPosted).toBe(0);
 
-    // Last month: its usage accrued, nothing else (every document posts this month).
+    // Last month holds its own books: both invoices, its fees recognized, its usage invoiced; this month's fees deferred.
     const last = await trialBalance(t, ym(lastMonth));
-    expect(last.acc('4000').closing.amount).toBe('0.00');
-    expect(last.acc('2200').closing.amount).toBe('0.00');
-    expect(last.acc('4100').closing.amount).toBe('-75.00');
-    expect(last.acc('1150').closing.amount).toBe('75.00');
-    // This month, by hand: AR 82.80 + 172.80 − 18.00 − 154.80 = 82.80; deferred 138.00 billed − 138.00 recognized;
-    // tax 13.80 + 28.80 − 3.00; usage revenue 75.00 accrued last month, reversed and billed this month.
+    expect({
+      ar: last.acc('1100').closing.amount,
+      deferred: last.acc('2200').closing.amount,
+      tax: last.acc('2300').closing.amount,
+      subscription: last.acc('4000').closing.amount,
+      usage: last.acc('4100').closing.amount,
+      seats: last.acc('4200').closing.amount,
+      unbilled: last.acc('1150').closing.amount,
+    }).toEqual({ ar: '255.60', deferred: '-69.00', tax: '-42.60', subscription: '-49.00', usage: '-75.00', seats: '-20.00', unbilled: '0.00' });
+    // This month, by hand: AR 255.60 − 18.00 − 154.80 = 82.80; deferred 69.00 − 69.00 recognized;
+    // tax 42.60 − 3.00; revenue: last month's plus this month's fees, last month's usage.
     const now = await trialBalance(t, ym(thisMonth));
     const closing = (code: string) => now.acc(code).closing.amount;
     expect({
@@ -153,7 +161,7 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
       seats: closing('4200'),
       contra: closing('4900'),
     }).toEqual({ cash: '154.80', ar: '82.80', unbilled: '0.00', deferred: '0.00', tax: '-39.60', subscription: '-98.00', usage: '-75.00', seats: '-40.00', contra: '15.00' });
-    expect(now.acc('1100')).toMatchObject({ opening: { amount: '0.00' }, debits: { amount: '255.60' }, credits: { amount: '172.80' } });
+    expect(now.acc('1100')).toMatchObject({ opening: { amount: '255.60' }, debits: { amount: '0.00' }, credits: { amount: '172.80' } });
     expect(now.usd.balanced).toBe(true);
     const ar = now.usd.sub_ledgers.find((x: { account_code: string }) => x.account_code === '1100');
     expect(ar.ties_to_control).toBe(true);
@@ -218,7 +226,7 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     const accrued = await entries(t, `source_type=billing_period&source_id=${bp.id}`);
     expect(accrued.map((e) => [e.date, shape(e)])).toEqual([[`${ym(m2)}-${new Date(Date.UTC(m2.getUTCFullYear(), m2.getUTCMonth() + 1, 0)).getUTCDate()}`, ['1150 (customer) Dr 10.00', '4100 (customer) Cr 10.00']]]);
 
-    // The period is invoiced (35.00 of usage): posting it reverses the accrual, dated the invoice's day.
+    // The period is invoiced (35.00 of usage) on its last day, the 14th of M-1: posting it reverses the accrual that day.
     await runPeriodEnd(api, w, t.orgId);
     const draft = await t.periodInvoice(sub.body.id, periodStart);
     const inv = await finalize(t, draft.id);
@@ -226,11 +234,15 @@ describe('posting rules (invoices, credit notes, payments, recognition, accruals
     expect(shape(await entryOf(t, 'invoice', inv.id))).toEqual(['1100 (customer) Dr 35.00', '4100 Cr 35.00']);
     const after = await entries(t, `source_type=billing_period&source_id=${bp.id}`);
     const reversal = after.find((e) => e.reverses_entry_id === accrued[0].id)!;
-    expect(reversal).toMatchObject({ date: today() });
+    expect(inv.issue_date).toBe(`${ym(monthStart(-1))}-14`);
+    expect((await entryOf(t, 'invoice', inv.id)).date).toBe(`${ym(monthStart(-1))}-14`);
+    expect(reversal).toMatchObject({ date: `${ym(monthStart(-1))}-14` });
     expect(shape(reversal)).toEqual(['1150 (customer) Cr 10.00', '4100 (customer) Dr 10.00']);
 
-    // M-1's month end, run after the invoice posted: its share (35.00 − 10.00) is accrued and reversed at once.
-    expect(await accruals.accrue(em(), t.orgId, ym(monthStart(-1)))).toMatchObject({ accrued: 1, reversed: 1, amounts: { USD: '25.00' } });
+    // M-1's month end: the period ended inside M-1 and its invoice (dated in M-1) carries the rest: nothing to accrue.
+    expect(await accruals.accrue(em(), t.orgId, ym(monthStart(-1)))).toMatchObject({ accrued: 0, reversed: 0 });
+    const m1 = await trialBalance(t, ym(monthStart(-1)));
+    expect([m1.acc('4100').debits.amount, m1.acc('4100').credits.amount]).toEqual(['10.00', '35.00']);
     const { acc } = await trialBalance(t, ym(monthStart(0)));
     // Everything billed; nothing left unbilled; usage revenue 35.00 in all.
     expect(acc('1150').closing.amount).toBe('0.00');

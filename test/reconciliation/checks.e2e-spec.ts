@@ -123,8 +123,8 @@ describe('reconciliation checks', () => {
     const ids = `{${subs.map((s) => s.subscriptionId).join(',')}}`;
     const bulk = await sql<{ subscription_id: string; product_key: string; event_count: string; aggregate: string; digest: string }>(api, BULK_COMPUTE_ROLLUPS_SQL, [
       t.orgId,
-      monthStart(1).toISOString(),
       lastMonth.toISOString(),
+      monthStart(1).toISOString(),
       ids,
     ]);
     for (const s of subs) {

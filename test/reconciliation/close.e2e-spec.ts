@@ -95,7 +95,7 @@ describe('close gate', () => {
     const preparer = await t.key('finance');
     const reviewer = await t.key('finance');
     const signed = await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(preparer)).send({ step: 'preparer', note: 'tied out' }).expect(201);
-    expect(signed.body).toMatchObject({ step: 'preparer', signer_role: 'finance', withdrawn_at: null });
+    expect(signed.body).toMatchObject({ step: 'preparer', signer_role: 'finance', state: 'valid', stale_checks: [] });
     // One person cannot give both steps.
     expect((await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(preparer)).send({ step: 'reviewer' }).expect(422)).body.error.code).toBe('same_signer');
     expect((await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(reviewer)).send({ step: 'nope' }).expect(400)).body.error.code).toBe('unknown_step');
@@ -103,7 +103,14 @@ describe('close gate', () => {
     expect(await status(t, period)).toMatchObject({ closable: true, blockers: [] });
 
     const closed = await t.post(`/v1/periods/${period}/close`, {}).expect(200);
-    expect(closed.body).toMatchObject({ ledger_status: 'closed', transitioned: true });
+    expect(closed.body).toMatchObject({ ledger_status: 'closed', transitioned: true, state: 'closed', closed: { by: expect.any(String) } });
+    // The result names why it cannot close again, and what it closed on.
+    expect(closed.body.blockers.map((b: { code: string }) => b.code)).toEqual(['period_closed']);
+    expect(closed.body.sign_offs.given.map((g: { step: string; state: string }) => [g.step, g.state])).toEqual([
+      ['preparer', 'valid'],
+      ['reviewer', 'valid'],
+    ]);
+    expect(closed.body.checks.map((c: { run_id: string }) => c.run_id)).toEqual(Array(6).fill(run.id));
     expect((await t.get(`/v1/ledger/periods/${period}`).expect(200)).body.status).toBe('closed');
     const [webhook] = await sql<{ payload: { period: string } }>(api, `select payload from outbox_messages where organization_id = ? and type = 'period.closed'`, [t.orgId]);
     expect(webhook.payload.period).toBe(period);
@@ -136,8 +143,8 @@ describe('close gate', () => {
     ).rejects.toThrow(/closed/);
   });
 
-  it('a sign-off is withdrawn when the data under a signed check changes, and the close waits for a new run', async () => {
-    const { t, s, period } = await month('close: withdrawn');
+  it('a sign-off goes stale when the data under a signed check changes (a read withdraws nothing), and the close waits for a new run and a new sign-off', async () => {
+    const { t, s, period } = await month('close: stale');
     expect((await reconcile(t, period)).status).toBe('passed');
     const a = await t.key('finance');
     await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(a)).send({ step: 'preparer' }).expect(201);
@@ -146,13 +153,11 @@ describe('close gate', () => {
     await t.send(t.calls('acme', 'api.call', 1, new Date(monthStart(-2).getTime() + 6 * 86_400_000)));
     await api.http.post(`/v1/periods/${period}/month-end`).set(t.auth).send({}).expect(200);
     const after = await status(t, period);
-    expect(after.sign_offs.withdrawn_now).toEqual([expect.objectContaining({ step: 'preparer', withdrawn_reason: expect.stringMatching(/events_rollups/) })]);
-    expect(codes(after)).toEqual(expect.arrayContaining(['check_stale', 'sign_off_missing']));
+    expect(after.sign_offs.given).toEqual([expect.objectContaining({ step: 'preparer', state: 'stale', stale_checks: expect.arrayContaining(['events_rollups']) })]);
+    expect(codes(after)).toEqual(expect.arrayContaining(['check_stale', 'sign_off_stale', 'sign_off_missing']));
+    // Reading the status withdrew nothing: the sign-off is as it was given.
     const list = (await t.get(`/v1/periods/${period}/sign-offs`).expect(200)).body.data;
-    expect(list).toEqual([expect.objectContaining({ step: 'preparer', withdrawn_at: expect.any(String) })]);
-    // The withdrawal is history: the database refuses to un-withdraw or delete it.
-    await expect(sql(api, 'update close_sign_offs set withdrawn_at = null where id = ?', [list[0].id])).rejects.toThrow(/withdrawn, once/);
-    await expect(sql(api, 'delete from close_sign_offs where id = ?', [list[0].id])).rejects.toThrow(/append-only/);
+    expect(list).toEqual([expect.objectContaining({ step: 'preparer', withdrawn_at: null })]);
 
     // The late event became a late_usage exception: it blocks the close until resolved with its evidence.
     const rerun = await reconcile(t, period);
@@ -171,12 +176,19 @@ describe('close gate', () => {
     const remaining = (await t.get(`/v1/exceptions?period=${period}&status=open`).expect(200)).body.data as { id: string }[];
     for (const e of remaining) await t.post(`/v1/exceptions/${e.id}/waive`, { note: 'accepted in review' }).expect(201);
 
-    // The resolution changed data a check reads (the late usage is now billed): the checks run again on it.
-    expect(codes(await status(t, period))).toContain('check_stale');
+    // Billing the late usage on the next invoice changes nothing this month's checks compare: no check goes stale.
+    expect(codes(await status(t, period))).not.toContain('check_stale');
     await reconcile(t, period);
     const fresh = await status(t, period);
-    expect(codes(fresh)).toEqual(['sign_off_missing', 'sign_off_missing']);
+    expect(codes(fresh)).toEqual(['sign_off_missing', 'sign_off_stale']);
+    // Signing the step again supersedes the stale sign-off: that write withdraws it, as history.
     await api.http.post(`/v1/periods/${period}/sign-offs`).set(bearer(a)).send({ step: 'preparer' }).expect(201);
+    const history = (await t.get(`/v1/periods/${period}/sign-offs`).expect(200)).body.data as { id: string; withdrawn_at: string | null; withdrawn_reason: string | null }[];
+    const withdrawn = history.filter((x) => x.withdrawn_at);
+    expect(withdrawn).toEqual([expect.objectContaining({ withdrawn_reason: expect.stringMatching(/superseded.*events_rollups/) })]);
+    // The withdrawal is history: the database refuses to un-withdraw or delete it.
+    await expect(sql(api, 'update close_sign_offs set withdrawn_at = null where id = ?', [withdrawn[0].id])).rejects.toThrow(/withdrawn, once/);
+    await expect(sql(api, 'delete from close_sign_offs where id = ?', [withdrawn[0].id])).rejects.toThrow(/append-only/);
     await api.http.post(`/v1/periods/${period}/sign-offs`).set(t.auth).send({ step: 'reviewer' }).expect(201);
     await t.post(`/v1/periods/${period}/close`, {}).expect(200);
   });
@@ -194,8 +206,10 @@ describe('close gate', () => {
       { product_key: 'api_calls', allowance: '1000', price: { model: 'per_unit', unit_amount: '0.01' } },
     ]);
     const s = await t.subscribe('acme', 'pro', { started_at: m2 });
-    // A consulting engagement in M-2, billed in arrears on the invoice finalized in M-1: services revenue 0 → 5,000.
-    await t.post(`/v1/subscriptions/${s.subscriptionId}/charges`, { description: 'Consulting engagement', quantity: '1', unit_amount: '5000', date: new Date(m2.getTime() + 20 * 86_400_000).toISOString() }).expect(201);
+    // A second customer from M-1: its opening invoice is a document of M-1.
+    const beta = await t.subscribe('beta', 'pro', { started_at: m1 });
+    // A consulting engagement in M-1, billed in arrears on the invoice dated M-1's last day: services revenue 0 → 5,000.
+    await t.post(`/v1/subscriptions/${s.subscriptionId}/charges`, { description: 'Consulting engagement', quantity: '1', unit_amount: '5000', date: new Date(m1.getTime() + 20 * 86_400_000).toISOString() }).expect(201);
     await sendAll(t, [...t.calls('acme', 'api.call', 3_000, new Date(m2.getTime() + 5 * 86_400_000)), ...t.calls('acme', 'api.call', 1_500, new Date(m1.getTime() + 5 * 86_400_000))]);
     await runPeriodEnd(api, w, t.orgId);
     // Documents finalized when they would have been (an hour after each period end), so each month has its own.
@@ -206,6 +220,9 @@ describe('close gate', () => {
     await invoices.finalize(em(), t.orgId, invM2.id, new Date(m1.getTime() + hour));
     const invM1 = await t.periodInvoice(s.subscriptionId, m1);
     await invoices.finalize(em(), t.orgId, invM1.id, new Date(m0.getTime() + hour));
+    const [betaOpening] = await t.invoices(`&subscription=${beta.subscriptionId}&kind=opening`);
+    await invoices.finalize(em(), t.orgId, betaOpening.id, new Date(m1.getTime() + hour));
+    await invoices.finalize(em(), t.orgId, (await t.periodInvoice(beta.subscriptionId, m1)).id, new Date(m0.getTime() + hour));
     const P2 = ym(m2);
     const P1 = ym(m1);
 
@@ -229,11 +246,11 @@ describe('close gate', () => {
       await tx.execute('set local session_replication_role = replica');
       await tx.execute('update invoice_lines set amount = 6.00, amount_exact = 6 where id = ?', [overageM1.id]);
     });
-    // (c) the ledger entry of the invoice finalized in M-1 is missing.
+    // (c) the ledger entry of an invoice dated in M-1 (beta's opening invoice) is missing.
     await em().transactional(async (tx) => {
       await tx.execute('set local session_replication_role = replica');
-      await tx.execute('delete from journal_lines where entry_id in (select id from journal_entries where organization_id = ? and key = ?)', [t.orgId, `invoice:${invM2.id}`]);
-      await tx.execute('delete from journal_entries where organization_id = ? and key = ?', [t.orgId, `invoice:${invM2.id}`]);
+      await tx.execute('delete from journal_lines where entry_id in (select id from journal_entries where organization_id = ? and key = ?)', [t.orgId, `invoice:${betaOpening.id}`]);
+      await tx.execute('delete from journal_entries where organization_id = ? and key = ?', [t.orgId, `invoice:${betaOpening.id}`]);
     });
     // (d) the flux jump is already there (services 5,000.00 against 0.00). (e) A late event in M-1 after its invoice was finalized.
     await t.send(t.calls('acme', 'api.call', 100, new Date(m1.getTime() + 10 * 86_400_000)));
@@ -251,7 +268,7 @@ describe('close gate', () => {
     const byType = (type: string) => open.filter((e) => e.type === type);
     expect(byType('usage_integrity').map((e) => [queues.get(e.queue_id), e.expected, e.actual])).toEqual([['usage-integrity', '1600', '1605']]);
     expect(byType('billing_variance').map((e) => [queues.get(e.queue_id), e.expected, e.actual, e.variance])).toEqual([['billing-variance', '5.00', '6.00', '1.00']]);
-    expect(byType('ledger_posting').map((e) => [queues.get(e.queue_id), e.expected, e.actual])).toEqual([['ledger-posting', invM2.total.amount, '0.00']]);
+    expect(byType('ledger_posting').map((e) => [queues.get(e.queue_id), e.expected, e.actual])).toEqual([['ledger-posting', betaOpening.total.amount, '0.00']]);
     expect(byType('flux').map((e) => [queues.get(e.queue_id), e.actual])).toEqual(expect.arrayContaining([['flux-review', '5000.00']]));
     const lateRows = new Map(
       (await sql<{ id: string; quantity_delta: string }>(api, `select id, quantity_delta::text as quantity_delta from late_usage where subscription_id = ?`, [s.subscriptionId])).map((r) => [r.id, r.quantity_delta]),
@@ -274,11 +291,11 @@ describe('close gate', () => {
     expect(cn.body.evidence.credit_note_id).toEqual(expect.any(String));
     // (c) the missing entry posted again (same key, same lines) and cited.
     await em().transactional(async (tx) => {
-      const invoice = await tx.findOneOrFail('Invoice', { id: invM2.id });
-      const lines = await tx.find(InvoiceLine, { invoiceId: invM2.id }, { orderBy: { position: 'asc' } });
+      const invoice = await tx.findOneOrFail('Invoice', { id: betaOpening.id });
+      const lines = await tx.find(InvoiceLine, { invoiceId: betaOpening.id }, { orderBy: { position: 'asc' } });
       await api.app.get(LedgerPostingHook).invoiceFinalized(tx, invoice as never, lines);
     });
-    const [entry] = await sql<{ id: string }>(api, 'select id from journal_entries where organization_id = ? and key = ?', [t.orgId, `invoice:${invM2.id}`]);
+    const [entry] = await sql<{ id: string }>(api, 'select id from journal_entries where organization_id = ? and key = ?', [t.orgId, `invoice:${betaOpening.id}`]);
     expect((await resolve(byType('ledger_posting')[0], { kind: 'corrected', note: 'reposted' }).expect(422)).body.error.code).toBe('evidence_required');
     await resolve(byType('ledger_posting')[0], { kind: 'corrected', note: 'entry posted again from the finalized invoice', evidence: { ledger_entry_id: entry.id } }).expect(201);
     // (d) the jump explained.
@@ -295,10 +312,7 @@ describe('close gate', () => {
     // Run again on the corrected data: what was fixed passes (the altered line still replays to 5.00, its
     // exception stays resolved with its credit note), nothing blocks but the sign-offs, and the month closes.
     await reconcile(t, P1);
-    // With its entry posted again, services revenue now shows in the ledger too: the account-level flux item is new.
-    const reopened = (await t.get(`/v1/exceptions?period=${P1}&status=open&limit=100`).expect(200)).body.data as Exc[];
-    expect(reopened.map((e) => [e.type, e.item_key, e.actual])).toEqual([['flux', 'account:4300:USD', '5000.00']]);
-    await resolve(reopened[0], { kind: 'accepted', note: 'one-off consulting engagement, signed SOW' }).expect(201);
+    expect((await t.get(`/v1/exceptions?period=${P1}&status=open&limit=100`).expect(200)).body.data).toEqual([]);
     const after = await status(t, P1);
     expect(after.blockers.map((b: { code: string }) => b.code).filter((c: string) => c !== 'sign_off_missing')).toEqual([]);
     expect((await t.get(`/v1/exceptions?period=${P1}&status=open&limit=100`).expect(200)).body.data).toEqual([]);

@@ -11,10 +11,12 @@ import {
   presentMonthEnd,
   presentSettings,
   presentSignOff,
+  presentSignOffState,
   presentStatus,
   settingsBody,
   settingsView,
   signOffBody,
+  signOffStateView,
   signOffView,
 } from './close.views';
 
@@ -32,7 +34,7 @@ export class CloseController {
 
   @Get('close')
   @Roles(...READ_ROLES)
-  @ApiRoute({ summary: 'Close status: exactly what blocks the close of the month (stale or missing checks, open exceptions, drafts, unposted invoices, missing sign-offs)', tags: TAGS, response: closeStatusView })
+  @ApiRoute({ summary: 'Close status: exactly what blocks the close of the month (stale or missing checks, open exceptions, drafts, unposted invoices, missing or stale sign-offs), each check with its population; a read that changes nothing. A closed month answers what its close recorded', tags: TAGS, response: closeStatusView })
   async status(@Caller() caller: Principal, @Param('period') p: string) {
     return presentStatus(await this.close.status(this.em, caller.organizationId, period(p)));
   }
@@ -63,9 +65,9 @@ export class CloseController {
 
   @Post('sign-offs')
   @Roles('finance')
-  @ApiRoute({ summary: 'Sign a step of the close over the current check results (refused when a check is missing or stale; two steps need two signers)', tags: TAGS, response: signOffView })
+  @ApiRoute({ summary: 'Sign a step of the close over the current check results (refused when a check is missing or stale; two steps need two signers; a stale sign-off of the step is superseded)', tags: TAGS, response: signOffStateView })
   async signOff(@Caller() caller: Principal, @Param('period') p: string, @ZBody(signOffBody) body: z.infer<typeof signOffBody>) {
-    return presentSignOff(await this.close.signOff(this.em, caller.organizationId, period(p), { step: body.step, note: body.note, signer: caller }));
+    return presentSignOffState(await this.close.signOff(this.em, caller.organizationId, period(p), { step: body.step, note: body.note, signer: caller }));
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { CloseSignOff, CloseStatus, MonthEndResult, RequiredSignOff } from '@closebook/reconciliation';
+import type { CloseSignOff, CloseStatus, MonthEndResult, RequiredSignOff, SignOffView } from '@closebook/reconciliation';
+import { populationView } from '../reconciliation/reconciliation.views';
 
 export const signOffBody = z
   .object({
@@ -31,14 +32,39 @@ export const signOffView = z.object({
   withdrawn_reason: z.string().nullable(),
 });
 
+export const signOffStateView = z.object({
+  id: z.string(),
+  period: z.string(),
+  step: z.string(),
+  signer: z.string(),
+  signer_role: z.string(),
+  note: z.string().nullable(),
+  signed_at: z.string(),
+  runs: z.record(z.string(), z.string()),
+  state: z.enum(['valid', 'stale']).meta({ description: 'valid while the data under every check is as it was signed; stale once it changed (sign again)' }),
+  stale_checks: z.array(z.string()).meta({ description: 'The checks whose data changed since the sign-off was given' }),
+});
+
 export const blockerView = z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() });
 
 export const closeStatusView = z.object({
   period: z.string(),
+  state: z.enum(['open', 'ready', 'closed']).meta({ description: 'open: something blocks the close; ready: it can close now; closed: closed, shown as its close recorded it' }),
   ledger_status: z.enum(['open', 'closing', 'closed']),
   closable: z.boolean(),
-  blockers: z.array(blockerView).meta({ description: 'Exactly what blocks the close; empty when it can close' }),
-  checks: z.array(z.object({ check: z.string(), status: z.string().nullable(), run_id: z.string().nullable(), finished_at: z.string().nullable(), fresh: z.boolean(), failed: z.number() })),
+  blockers: z.array(blockerView).meta({ description: 'Exactly what blocks the close; empty when it can close (a closed month lists period_closed)' }),
+  closed: z.object({ at: z.string(), by: z.string() }).nullable().meta({ description: 'Who closed the month and when' }),
+  checks: z.array(
+    z.object({
+      check: z.string(),
+      status: z.string().nullable().meta({ description: 'passed | failed | not_applicable (nothing to compare) | null (not run)' }),
+      run_id: z.string().nullable(),
+      finished_at: z.string().nullable(),
+      fresh: z.boolean(),
+      failed: z.number(),
+      population: populationView,
+    }),
+  ),
   exceptions: z.object({
     open: z.number(),
     assigned: z.number(),
@@ -47,8 +73,7 @@ export const closeStatusView = z.object({
   }),
   sign_offs: z.object({
     required: z.array(z.object({ step: z.string(), roles: z.array(z.string()) })),
-    given: z.array(signOffView),
-    withdrawn_now: z.array(signOffView),
+    given: z.array(signOffStateView).meta({ description: 'The sign-off in force for each step, valid or stale (a read never withdraws one)' }),
   }),
 });
 
@@ -82,14 +107,18 @@ export function presentSignOff(s: CloseSignOff): z.infer<typeof signOffView> {
 export function presentStatus(s: CloseStatus): z.infer<typeof closeStatusView> {
   return {
     period: s.period,
+    state: s.state,
     ledger_status: s.ledger_status,
     closable: s.closable,
     blockers: s.blockers,
+    closed: s.closed,
     checks: s.checks,
     exceptions: s.exceptions,
-    sign_offs: { required: s.sign_offs.required, given: s.sign_offs.given.map(presentSignOff), withdrawn_now: s.sign_offs.withdrawn.map(presentSignOff) },
+    sign_offs: { required: s.sign_offs.required, given: s.sign_offs.given.map(presentSignOffState) },
   };
 }
+
+export const presentSignOffState = (s: SignOffView): z.infer<typeof signOffStateView> => ({ ...s, stale_checks: [...s.stale_checks] });
 
 export const presentMonthEnd = (m: MonthEndResult): z.infer<typeof monthEndView> => m;
 export const presentSettings = (r: RequiredSignOff[]): z.infer<typeof settingsView> => ({ required_sign_offs: r });

@@ -151,6 +151,9 @@ export const invoiceSummaryView = z.object({
   billing_period_id: z.string().nullable(),
   period_start: z.string(),
   period_end: z.string(),
+  issue_date: z.string().meta({
+    description: 'The accounting date (YYYY-MM-DD) the invoice posts on: a period invoice on its period’s last day, an opening invoice on its subscription’s start day, a transition invoice on the change’s effective day',
+  }),
   currency: z.string(),
   subtotal: moneyView,
   tax: moneyView,
@@ -230,6 +233,7 @@ export function presentInvoiceSummary(i: Invoice): z.infer<typeof invoiceSummary
     billing_period_id: i.billingPeriodId ?? null,
     period_start: iso(i.periodStart),
     period_end: iso(i.periodEnd),
+    issue_date: i.issueDate,
     currency: i.currency,
     subtotal: money(i.subtotal, i.currency),
     tax: money(i.taxAmount, i.currency),

@@ -21,9 +21,19 @@ export const toleranceBody = z
   .object({ check: z.enum(CHECK_KEYS), absolute: decimalOrNull.optional(), percent: decimalOrNull.optional(), mode: z.enum(['both', 'either']).optional() })
   .strict();
 
+export const populationView = z
+  .object({
+    count: z.number().meta({ description: 'How many items of the month the check compared (its population, by accounting date)' }),
+    unit: z.string().meta({ description: 'What the population counts, e.g. "invoices and credit notes of the month"' }),
+    documents: z.number().meta({ description: 'Documents of that kind the month has by another road; non-zero with an empty population is an error' }),
+    reason: z.string().optional().meta({ description: 'Why the check is not_applicable' }),
+  })
+  .nullable();
+
 const checkSummaryView = z.object({
   check: z.string(),
-  status: z.enum(['pending', 'passed', 'failed', 'error']),
+  status: z.enum(['pending', 'passed', 'failed', 'error', 'not_applicable']),
+  population: populationView,
   items: z.number().nullable(),
   passed: z.number().nullable(),
   failed: z.number().nullable(),
@@ -67,7 +77,8 @@ export function presentRun(r: ReconciliationRun) {
       const c = caps[check];
       return {
         check,
-        status: ((c?.status as string) ?? 'pending') as 'pending' | 'passed' | 'failed' | 'error',
+        status: ((c?.status as string) ?? 'pending') as 'pending' | 'passed' | 'failed' | 'error' | 'not_applicable',
+        population: (c?.population as z.infer<typeof populationView>) ?? null,
         items: (c?.items as number) ?? null,
         passed: (c?.passed as number) ?? null,
         failed: (c?.failed as number) ?? null,
@@ -137,6 +148,7 @@ export const latestView = z.object({
   warned: z.number(),
   fingerprint: z.string().nullable(),
   results_hash: z.string().nullable(),
+  population: populationView,
 });
 export const presentLatest = (l: LatestCheck) => ({ ...l });
 

@@ -112,7 +112,7 @@ export class CloseSignOffCommand extends CloseSubCommand {
   async run(_: string[], opts: CloseOpts): Promise<void> {
     if (!opts.step || !opts.as) throw new Error('--step and --as are required');
     const s = await this.scoped(opts, (em, org, principal) => this.close.signOff(em, org, opts.period!, { step: opts.step!, note: opts.note, signer: principal, signerLabel: `cli:${opts.as}` }));
-    print(opts.json, { id: s.id, period: s.period, step: s.step, signer: s.signer, signed_at: s.createdAt.toISOString() }, [`${s.period}: "${s.step}" signed by ${s.signer}`]);
+    print(opts.json, { id: s.id, period: s.period, step: s.step, signer: s.signer, signed_at: s.signed_at }, [`${s.period}: "${s.step}" signed by ${s.signer}`]);
   }
 
   @Option({ flags: '--step <step>', description: 'the sign-off step', required: true })

@@ -44,6 +44,7 @@ export { InvoicingJobs, PERIOD_END_EVERY_MS, FINALIZE_DUE_EVERY_MS, WATCH_USAGE_
 export type { BatchResult } from './jobs/invoicing.jobs';
 export { invoicePosting, creditNotePosting, paymentPosting, feeRevenueAccount } from './posting/posting-rules';
 export type { InvoicePosting, PostableInvoice, PostableLine, PostableCreditNote, Deferral } from './posting/posting-rules';
+export { periodIssueDate, openingIssueDate, transitionIssueDate } from './posting/accounting-dates';
 export { LedgerPostingHook, invoiceEntryKey, creditNoteEntryKey, paymentEntryKey, deferralKey } from './posting/ledger-posting.hook';
 export { UsageAccrualService, usageAccrualKey, usageAccrualLock } from './posting/usage-accrual.service';
 export type { UsageAccrualResult } from './posting/usage-accrual.service';

@@ -9,6 +9,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { CheckFingerprints } from './fingerprints';
+import { PERIOD_ENDS_IN_MONTH, periodEndsInMonthParams } from './populations';
 import { insertResults, monthBounds, summarize, type CheckContext, type CheckOutcome, type ReconciliationCheck } from './check';
 
 @Injectable()
@@ -28,7 +29,7 @@ export class CompletenessCheck implements ReconciliationCheck {
       `with periods as (
          select bp.id, bp.subscription_id, bp.period_start, bp.period_end, s.customer_id, s.status as subscription_status
          from billing_periods bp join subscriptions s on s.id = bp.subscription_id
-         where bp.organization_id = ? and bp.period_end > ?::timestamptz and bp.period_end <= ?::timestamptz and bp.period_end <= now()
+         where bp.organization_id = ? and ${PERIOD_ENDS_IN_MONTH} and bp.period_end <= now()
        ),
        c as (
          select p.*,
@@ -54,7 +55,7 @@ export class CompletenessCheck implements ReconciliationCheck {
                                  'subscription_status', c.subscription_status, 'invoices', coalesce(c.invoices, '[]'::jsonb)) as details,
               jsonb_build_object('subscription_id', c.subscription_id, 'customer_id', c.customer_id) as refs
        from c`,
-      [ctx.organizationId, b.start, b.end],
+      [ctx.organizationId, ...periodEndsInMonthParams(b)],
     );
     const summary = await summarize(em, ctx.runId, this.key);
     return { ...summary, fingerprint: fp.fingerprint, inputs: fp.inputs };

@@ -3,7 +3,7 @@
  * - `rollforward:{currency}`: opening (before the month) + billed in advance (credits in the month)
  *   − recognized (debits in the month) = closing (balance at the month's last day);
  * - `schedules:{currency}`: the closing balance against Σ of what the deferral schedules (created
- *   by the month's end, from 2200) still have to recognize after this month by their plan
+ *   by the month's end — billed on or before its last day, populations.ts — from 2200) still have to recognize after this month by their plan
  *   (`recognitionShares`, the ledger's own split). A recognition run that did not happen, or a
  *   fee posted to 2200 without its schedule, shows here.
  * The ledger sums are set-based; the schedules' planned shares are replayed in JS with the ledger's
@@ -16,6 +16,7 @@ import { recognitionShares } from '@closebook/ledger';
 import { CheckFingerprints } from './fingerprints';
 import { currencyExponents, insertResults, monthBounds, summarize, type CheckContext, type CheckOutcome, type ReconciliationCheck } from './check';
 import { toleranceStatusSql } from './tolerance';
+import { DEFERRAL_SCHEDULES_CTE, deferralSchedulesParams } from './populations';
 
 export const SCHEDULES_PAGE = 5000;
 
@@ -37,11 +38,12 @@ export class DeferredRevenueCheck implements ReconciliationCheck {
     let replayed = 0;
     for (;;) {
       const rows = await em.execute<{ id: string; currency: string; total_minor: string; service_start: string; service_end: string }[]>(
-        `select id, currency, total_minor::text as total_minor, to_char(service_start, 'YYYY-MM-DD') as service_start, to_char(service_end, 'YYYY-MM-DD') as service_end
-         from deferral_schedules
-         where organization_id = ? and from_account = '2200' and created_at < ?::timestamptz and final_period > ? and id > ?::uuid
+        `with ${DEFERRAL_SCHEDULES_CTE}
+         select id, currency, total_minor::text as total_minor, to_char(service_start, 'YYYY-MM-DD') as service_start, to_char(service_end, 'YYYY-MM-DD') as service_end
+         from schedules
+         where final_period > ? and id > ?::uuid
          order by id limit ${SCHEDULES_PAGE}`,
-        [ctx.organizationId, b.end, ctx.period, after],
+        [...deferralSchedulesParams(ctx.organizationId, b, ctx.period), ctx.period, after],
       );
       for (const r of rows) {
         const total = Money.fromMinorUnits(r.total_minor, r.currency);

@@ -1,11 +1,11 @@
 /**
- * Check 1, events → rollups (SPEC §6): every rollup of the billing periods overlapping the month is
+ * Check 1, events → rollups (SPEC §6): every rollup of the billing periods ending in the month is
  * recomputed from raw usage_events — count, aggregate and digest — and compared with the stored
  * row; events that a recompute covers but whose rollup row is missing fail too.
  *
  * The recompute is metering's own rollup SQL (libs/billing/metering/src/rollups/rollup-sql.ts,
  * `rollupResultsCte`), the statement the rollup worker writes with, chosen here for a page of
- * subscriptions at once (every period of each overlapping the month). Read-only: nothing in
+ * subscriptions at once (every period of each ending in the month). Read-only: nothing in
  * usage_rollups is touched. A test checks it against RollupsService.compute.
  */
 import { Injectable } from '@nestjs/common';
@@ -14,6 +14,7 @@ import { CheckFingerprints } from './fingerprints';
 import { insertResults, monthBounds, summarize, type CheckContext, type CheckOutcome, type ReconciliationCheck } from './check';
 import { toleranceStatusSql } from './tolerance';
 import { rollupResultsCte } from '@closebook/metering';
+import { PERIOD_ENDS_IN_MONTH, periodEndsInMonthParams } from './populations';
 
 /** Subscriptions recomputed per statement. */
 export const EVENTS_ROLLUPS_PAGE = 500;
@@ -28,10 +29,8 @@ export const EVENTS_ROLLUPS_LANES = 2;
 /** The columns of a page's results, as the other lanes hand them to the check's transaction. */
 const RESULT_RECORD = `item_key text, expected numeric, actual numeric, variance numeric, status text, currency text, details jsonb, refs jsonb`;
 
-/** Parameters: [organization_id, month end, month start, subscription ids (uuid[])]. */
-export const BULK_ROLLUP_RESULTS_CTE = rollupResultsCte(
-  `bp.organization_id = ?::uuid and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz and bp.subscription_id = any(?::uuid[])`,
-);
+/** The billing periods ending in the month (populations.ts). Parameters: [organization_id, month start, month end, subscription ids (uuid[])]. */
+export const BULK_ROLLUP_RESULTS_CTE = rollupResultsCte(`bp.organization_id = ?::uuid and ${PERIOD_ENDS_IN_MONTH} and bp.subscription_id = any(?::uuid[])`);
 
 /** Read-only: the bulk recompute alone (tests compare it with RollupsService.compute). Same parameters. */
 export const BULK_COMPUTE_ROLLUPS_SQL = `with ${BULK_ROLLUP_RESULTS_CTE}
@@ -86,13 +85,13 @@ export class EventsRollupsCheck implements ReconciliationCheck {
       where not (c.missing and c.expected_count = 0)`;
     const subs = await em.execute<{ id: string }[]>(
       `select distinct bp.subscription_id as id from billing_periods bp
-       where bp.organization_id = ? and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz
+       where bp.organization_id = ? and ${PERIOD_ENDS_IN_MONTH}
        order by 1`,
-      [ctx.organizationId, b.end, b.start],
+      [ctx.organizationId, ...periodEndsInMonthParams(b)],
     );
     const pages: string[] = [];
     for (let i = 0; i < subs.length; i += this.subscriptionsPerPage) pages.push(`{${subs.slice(i, i + this.subscriptionsPerPage).map((r) => r.id).join(',')}}`);
-    const params = (ids: string) => [ctx.organizationId, b.end, b.start, ids];
+    const params = (ids: string) => [ctx.organizationId, ...periodEndsInMonthParams(b), ids];
     // The check's transaction writes every result; statements on its one connection go one at a time.
     let tail: Promise<unknown> = Promise.resolve();
     const inTransaction = <T>(fn: () => Promise<T>): Promise<T> => {

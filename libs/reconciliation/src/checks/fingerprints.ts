@@ -9,7 +9,9 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@closebook/platform';
-import { monthBounds } from './check';
+import { rollupResultsCte } from '@closebook/metering';
+import { monthBounds, type MonthBounds } from './check';
+import { dayInMonth, dayInMonthParams, DEFERRAL_SCHEDULES_CTE, deferralSchedulesParams, LEDGER_DOCS_CTE, ledgerDocsParams, PERIOD_ENDS_IN_MONTH, periodEndsInMonthParams, STATUS_CLASS } from './populations';
 import type { CheckKey } from './tolerance';
 
 /** `bit_xor` of the first 64 bits of md5(expr), as text (0 for no rows). */
@@ -20,121 +22,138 @@ export interface Fingerprint {
   inputs: Record<string, unknown>;
 }
 
-type Params = { org: string; start: string; end: string; prevStart: string; lastDay: string; firstDay: string };
+type Params = { org: string; period: string; b: MonthBounds };
 
+/**
+ * Per check: the SQL of its inputs. Each returns `population` (how many items of the month the
+ * check compares, populations.ts) and `documents` (documents of that kind the month has by another
+ * road: a check whose population is empty while this is not is an error, never a pass), beside the
+ * counts and digests that make the fingerprint. Inputs are chosen to be exactly the month's: what
+ * happens in a later month (a plan change, a payment, a new period's events) changes none of them.
+ */
 const SQL: Record<CheckKey, { sql: string; params: (p: Params) => unknown[] }> = {
-  // Rollups of the periods overlapping the month, their subscriptions' terms, and the raw events
-  // (append-only, deduplicated: a count in the periods' span sees every new event).
+  // The billing periods ending in the month, as the rollups attribute them (bounds and the plan
+  // versions in force: metering's own target and plans CTEs), their rollups and the raw events they
+  // cover: the month's, and those before it of periods that began in an earlier month.
   events_rollups: {
     sql: `
-      with periods as materialized (
-        select bp.id, bp.subscription_id, bp.period_start, bp.period_end from billing_periods bp
-        where bp.organization_id = ? and bp.period_start < ?::timestamptz and bp.period_end > ?::timestamptz),
-      span as (select min(period_start) as lo, max(period_end) as hi from periods)
+      with ${rollupResultsCte(`bp.organization_id = ?::uuid and ${PERIOD_ENDS_IN_MONTH}`)}
       select jsonb_build_object(
-        'periods', (select count(*) from periods),
-        'periods_digest', (select ${digest(`id::text || period_start::text || period_end::text`)} from periods),
-        'subscriptions_digest', (select ${digest(`s.id::text || s.customer_id::text || s.started_at::text || coalesce(s.ends_at::text, '') || s.plan_version_id::text`)}
-                                 from subscriptions s where s.id in (select subscription_id from periods)),
-        'plan_changes_digest', (select ${digest(`c.id::text || c.effective_at::text || coalesce(c.canceled_at::text, '')`)}
-                                from subscription_changes c where c.kind = 'plan' and c.subscription_id in (select subscription_id from periods)),
-        'rollups', (select count(*) from usage_rollups u join periods p on p.subscription_id = u.subscription_id and p.period_start = u.period_start),
+        'population', (select count(*) from target),
+        'documents', (select count(*) from invoices i where i.organization_id = ?::uuid and i.kind = 'period' and ${dayInMonth('i.issue_date')}),
+        'periods_digest', (select ${digest(`subscription_id::text || period_start::text || period_end::text || lo::text || hi::text`)} from target),
+        'plans_digest', (select ${digest(`subscription_id::text || period_start::text || coalesce(id::text, '')`)} from plans),
+        'rollups', (select count(*) from usage_rollups u join target t on t.subscription_id = u.subscription_id and t.period_start = u.period_start),
         'rollups_digest', (select ${digest(`u.id::text || u.event_count::text || u.aggregate::text || u.digest::text`)}
-                           from usage_rollups u join periods p on p.subscription_id = u.subscription_id and p.period_start = u.period_start),
-        'events', (select count(*) from usage_events e, span where e.organization_id = ?::uuid and e.ts >= span.lo and e.ts < span.hi)
+                           from usage_rollups u join target t on t.subscription_id = u.subscription_id and t.period_start = u.period_start),
+        'events_in_month', (select count(*) from usage_events e where e.organization_id = ?::uuid and e.ts >= ?::timestamptz and e.ts < ?::timestamptz),
+        'events_before_month', (select coalesce(sum(x.n), 0) from target t
+                                cross join lateral (select count(*) as n from usage_events e
+                                                    where e.customer_id = t.customer_id and e.organization_id = t.organization_id
+                                                      and e.ts >= t.lo and e.ts < least(t.hi, ?::timestamptz)) x
+                                where t.lo < ?::timestamptz)
       ) as inputs`,
-    params: (p) => [p.org, p.end, p.start, p.org],
+    params: ({ org, b }) => [org, ...periodEndsInMonthParams(b), org, ...dayInMonthParams(b), org, b.start, b.end, b.start, b.start],
   },
-  // The month's invoices (period starting in it), their usage lines' rollup links, the rollups of
-  // the billing periods starting in it (and how many have ended) and late usage recorded on them.
+  // The usage lines of the period invoices dated in the month, their rollup links, the rollups of the
+  // periods ending in it (and how many have ended), late usage recorded on them, and the plan, seat,
+  // add-on and cancel changes effective inside those periods (what a re-rating reads).
   rollups_lines: {
     sql: `
       with inv as materialized (
         select i.id, i.status, i.content_hash, i.rating_count from invoices i
-        where i.organization_id = ? and i.period_start >= ?::timestamptz and i.period_start < ?::timestamptz),
+        where i.organization_id = ? and i.kind = 'period' and ${dayInMonth('i.issue_date')}),
       periods as materialized (
         select bp.subscription_id, bp.period_start, bp.period_end from billing_periods bp
-        where bp.organization_id = ? and bp.period_start >= ?::timestamptz and bp.period_start < ?::timestamptz)
+        where bp.organization_id = ? and ${PERIOD_ENDS_IN_MONTH}),
+      rollups as materialized (
+        select u.id, u.event_count, u.aggregate, u.digest from usage_rollups u
+        join periods p on p.subscription_id = u.subscription_id and p.period_start = u.period_start)
       select jsonb_build_object(
+        'population', (select count(*) from invoice_lines l where l.invoice_id in (select id from inv where status <> 'void') and l.type in ('usage_included', 'usage_overage')),
+        'documents', (select count(*) from rollups where event_count > 0),
         'invoices', (select count(*) from inv),
-        'invoices_digest', (select ${digest(`id::text || status || content_hash || rating_count::text`)} from inv),
+        'invoices_digest', (select ${digest(`id::text || ${STATUS_CLASS('status')} || content_hash || rating_count::text`)} from inv),
         'links', (select count(*) from invoice_rollups r where r.invoice_id in (select id from inv)),
         'links_digest', (select ${digest(`r.id::text`)} from invoice_rollups r where r.invoice_id in (select id from inv)),
-        'rollups', (select count(*) from usage_rollups u join periods p on p.subscription_id = u.subscription_id and p.period_start = u.period_start),
-        'rollups_digest', (select ${digest(`u.id::text || u.event_count::text || u.aggregate::text || u.digest::text`)}
-                           from usage_rollups u join periods p on p.subscription_id = u.subscription_id and p.period_start = u.period_start),
+        'rollups', (select count(*) from rollups),
+        'rollups_digest', (select ${digest(`id::text || event_count::text || aggregate::text || digest::text`)} from rollups),
         'ended_periods', (select count(*) from periods where period_end <= now()),
-        'late_usage_digest', (select ${digest(`l.id::text || l.status`)} from late_usage l where l.invoice_id in (select id from inv))
+        'late_usage_digest', (select ${digest(`l.id::text || l.event_count::text || l.digest::text`)} from late_usage l where l.invoice_id in (select id from inv)),
+        'changes_digest', (select ${digest(`c.id::text || c.kind || c.effective_at::text`)} from subscription_changes c
+                           join periods p on p.subscription_id = c.subscription_id
+                           where c.canceled_at is null and c.effective_at >= p.period_start and c.effective_at < p.period_end)
       ) as inputs`,
-    params: (p) => [p.org, p.start, p.end, p.org, p.start, p.end],
+    params: ({ org, b }) => [org, ...dayInMonthParams(b), org, ...periodEndsInMonthParams(b)],
   },
-  // Invoices finalized and credit notes created in the month, their entries, and every
-  // receivables line up to the month's end.
+  // The month's documents (populations.ts), their entries, and every receivables line dated up to the
+  // month's end; guard: the period invoices of periods ending in the month, by their periods.
   invoices_ledger: {
     sql: `
-      with inv as materialized (
-        select i.id, i.status, i.total from invoices i
-        where i.organization_id = ? and i.finalized_at >= ?::timestamptz and i.finalized_at < ?::timestamptz),
-      cn as materialized (
-        select c.id, c.total from credit_notes c
-        where c.organization_id = ? and c.created_at >= ?::timestamptz and c.created_at < ?::timestamptz),
+      with ${LEDGER_DOCS_CTE},
+      inv as materialized (select i.id, i.status, i.total from invoices i join docs d on d.kind = 'invoice' and d.id = i.id),
+      cn as materialized (select c.id, c.total from credit_notes c join docs d on d.kind = 'credit_note' and d.id = c.id),
       ar as materialized (
         select l.id, l.debit, l.credit from journal_lines l
         join ledger_accounts a on a.id = l.account_id
         join journal_entries e on e.id = l.entry_id
         where a.organization_id = ? and a.code = '1100' and e.entry_date <= ?::date)
       select jsonb_build_object(
+        'population', (select count(*) from docs),
+        'documents', (select count(*) from invoices i join billing_periods bp on bp.id = i.billing_period_id
+                      where i.organization_id = ?::uuid and i.kind = 'period' and i.status in ('finalized', 'paid') and ${PERIOD_ENDS_IN_MONTH}),
         'invoices', (select count(*) from inv),
-        'invoices_digest', (select ${digest(`id::text || status || total::text`)} from inv),
+        'invoices_digest', (select ${digest(`id::text || ${STATUS_CLASS('status')} || total::text`)} from inv),
         'credit_notes', (select count(*) from cn),
         'credit_notes_digest', (select ${digest(`id::text || total::text`)} from cn),
-        'entries_digest', (select ${digest(`e.id::text`)} from journal_entries e
-                           where e.organization_id = ?::uuid and ((e.source_type = 'invoice' and e.source_id in (select id::text from inv))
-                                                           or (e.source_type = 'credit_note' and e.source_id in (select id::text from cn)))),
+        'entries_digest', (select ${digest(`e.id::text`)} from journal_entries e join docs d on e.source_type = d.kind and e.source_id = d.id::text
+                           where e.organization_id = ?::uuid),
         'ar_lines', (select count(*) from ar),
         'ar_debits', (select coalesce(sum(debit), 0)::text from ar),
         'ar_credits', (select coalesce(sum(credit), 0)::text from ar),
         'ar_digest', (select ${digest(`id::text`)} from ar)
       ) as inputs`,
-    params: (p) => [p.org, p.start, p.end, p.org, p.start, p.end, p.org, p.lastDay, p.org],
+    params: ({ org, b }) => [...ledgerDocsParams(org, b), org, b.lastDay, org, ...periodEndsInMonthParams(b), org],
   },
-  // Billing periods ending in the month (and ended by now) and the period invoices of their subscriptions.
+  // Billing periods ending in the month (and ended by now) and the period invoices of those periods.
   completeness: {
     sql: `
       with periods as materialized (
         select bp.id, bp.subscription_id, bp.period_start, bp.period_end from billing_periods bp
-        where bp.organization_id = ? and bp.period_end > ?::timestamptz and bp.period_end <= ?::timestamptz)
+        where bp.organization_id = ? and ${PERIOD_ENDS_IN_MONTH})
       select jsonb_build_object(
+        'population', (select count(*) from periods where period_end <= now()),
+        'documents', (select count(*) from invoices i where i.organization_id = ?::uuid and i.kind = 'period' and ${dayInMonth('i.issue_date')}),
         'periods', (select count(*) from periods),
         'periods_digest', (select ${digest(`id::text || period_start::text || period_end::text`)} from periods),
-        'ended_periods', (select count(*) from periods where period_end <= now()),
-        'invoices_digest', (select ${digest(`i.id::text || i.status || coalesce(i.billing_period_id::text, '') || i.period_start::text`)}
-                            from invoices i where i.kind = 'period' and i.subscription_id in (select subscription_id from periods))
+        'invoices_digest', (select ${digest(`i.id::text || ${STATUS_CLASS('i.status')} || coalesce(i.billing_period_id::text, '') || i.period_start::text`)}
+                            from invoices i join periods p on p.subscription_id = i.subscription_id
+                            where i.kind = 'period' and (i.billing_period_id = p.id or i.period_start = p.period_start))
       ) as inputs`,
-    params: (p) => [p.org, p.start, p.end],
+    params: ({ org, b }) => [org, ...periodEndsInMonthParams(b), org, ...dayInMonthParams(b)],
   },
-  // Deferred revenue lines up to the month's end and the deferral schedules created by then.
+  // Deferred revenue lines dated up to the month's end and the schedules billed by then still recognizing.
   deferred_revenue: {
     sql: `
-      with dr as materialized (
-        select l.id, l.debit, l.credit from journal_lines l
+      with ${DEFERRAL_SCHEDULES_CTE},
+      dr as materialized (
+        select l.id, l.debit, l.credit, e.entry_date from journal_lines l
         join ledger_accounts a on a.id = l.account_id
         join journal_entries e on e.id = l.entry_id
-        where a.organization_id = ? and a.code = '2200' and e.entry_date <= ?::date),
-      ds as materialized (
-        select d.id, d.total_minor from deferral_schedules d where d.organization_id = ? and d.created_at < ?::timestamptz)
+        where a.organization_id = ? and a.code = '2200' and e.entry_date <= ?::date)
       select jsonb_build_object(
+        'population', (select count(*) from schedules),
+        'documents', (select count(*) from dr where entry_date >= ?::date),
         'lines', (select count(*) from dr),
         'debits', (select coalesce(sum(debit), 0)::text from dr),
         'credits', (select coalesce(sum(credit), 0)::text from dr),
         'lines_digest', (select ${digest(`id::text`)} from dr),
-        'schedules', (select count(*) from ds),
-        'schedules_total', (select coalesce(sum(total_minor), 0)::text from ds),
-        'schedules_digest', (select ${digest(`id::text`)} from ds)
+        'schedules_total', (select coalesce(sum(total_minor), 0)::text from schedules),
+        'schedules_digest', (select ${digest(`id::text`)} from schedules)
       ) as inputs`,
-    params: (p) => [p.org, p.lastDay, p.org, p.end],
+    params: ({ org, b, period }) => [...deferralSchedulesParams(org, b, period), org, b.lastDay, b.firstDay],
   },
-  // Revenue account lines of the month and the prior month; invoices finalized in both.
+  // Revenue account lines dated in the month and the prior month; the lines of the invoices dated in both.
   flux: {
     sql: `
       with rev as materialized (
@@ -144,17 +163,18 @@ const SQL: Record<CheckKey, { sql: string; params: (p: Params) => unknown[] }> =
         where a.organization_id = ? and a.code in ('4000', '4100', '4200', '4300', '4900')
           and e.entry_date >= ?::date and e.entry_date <= ?::date),
       inv as materialized (
-        select i.id, i.status from invoices i
-        where i.organization_id = ? and i.finalized_at >= ?::timestamptz and i.finalized_at < ?::timestamptz)
+        select i.id, i.status, i.total from invoices i
+        where i.organization_id = ? and i.status in ('finalized', 'paid') and i.issue_date >= ?::date and i.issue_date <= ?::date)
       select jsonb_build_object(
-        'revenue_lines', (select count(*) from rev),
+        'population', (select count(*) from rev),
+        'documents', (select count(*) from inv where total <> 0),
         'revenue_debits', (select coalesce(sum(debit), 0)::text from rev),
         'revenue_credits', (select coalesce(sum(credit), 0)::text from rev),
         'revenue_digest', (select ${digest(`id::text`)} from rev),
         'invoices', (select count(*) from inv),
-        'invoices_digest', (select ${digest(`id::text || status`)} from inv)
+        'invoices_digest', (select ${digest(`id::text`)} from inv)
       ) as inputs`,
-    params: (p) => [p.org, p.prevStart.slice(0, 10), p.lastDay, p.org, p.prevStart, p.end],
+    params: ({ org, b }) => [org, b.prevStart.slice(0, 10), b.lastDay, org, b.prevStart.slice(0, 10), b.lastDay],
   },
 };
 
@@ -166,12 +186,8 @@ export const fingerprintOf = (checkKey: string, inputs: Record<string, unknown>)
 export class CheckFingerprints {
   /** The fingerprint of what `checkKey` would read now for the month. */
   async current(em: EntityManager, organizationId: string, period: string, checkKey: CheckKey): Promise<Fingerprint> {
-    const b = monthBounds(period);
     const def = SQL[checkKey];
-    const [row] = await em.execute<{ inputs: Record<string, unknown> | string }[]>(
-      def.sql,
-      def.params({ org: organizationId, start: b.start, end: b.end, prevStart: b.prevStart, lastDay: b.lastDay, firstDay: b.firstDay }),
-    );
+    const [row] = await em.execute<{ inputs: Record<string, unknown> | string }[]>(def.sql, def.params({ org: organizationId, period, b: monthBounds(period) }));
     const inputs = typeof row.inputs === 'string' ? (JSON.parse(row.inputs) as Record<string, unknown>) : row.inputs;
     return { fingerprint: fingerprintOf(checkKey, inputs), inputs };
   }

@@ -3,8 +3,8 @@
  * - `account:{code}:{currency}` for each revenue account (4000, 4100, 4200, 4300, 4900): the net
  *   credit movement (credits − debits; contra-revenue is therefore negative) of entries dated in
  *   each month;
- * - `product:{product key}:{currency}`: Σ invoice line amounts per product of invoices finalized
- *   in each month (status finalized or paid; lines without a product as `-`).
+ * - `product:{product key}:{currency}`: Σ invoice line amounts per product of invoices dated
+ *   in each month (their accounting date, `issue_date`) (status finalized or paid; lines without a product as `-`).
  * expected = prior month, actual = this month, variance = actual − expected. The percentage bound
  * is relative to |prior|; default tolerance 25 % or 1,000.00 (`either`): a line flags only when it
  * moved by more than both.
@@ -47,13 +47,13 @@ export class FluxCheck implements ReconciliationCheck {
        ),
        prod as (
          select coalesce(l.product_key, '-') as product_key, i.currency,
-                coalesce(sum(l.amount) filter (where i.finalized_at >= ?::timestamptz), 0) as cur,
-                coalesce(sum(l.amount) filter (where i.finalized_at < ?::timestamptz), 0) as prior,
-                count(*) filter (where i.finalized_at >= ?::timestamptz) as cur_lines,
-                count(*) filter (where i.finalized_at < ?::timestamptz) as prior_lines
+                coalesce(sum(l.amount) filter (where i.issue_date >= ?::date), 0) as cur,
+                coalesce(sum(l.amount) filter (where i.issue_date < ?::date), 0) as prior,
+                count(*) filter (where i.issue_date >= ?::date) as cur_lines,
+                count(*) filter (where i.issue_date < ?::date) as prior_lines
          from invoices i join invoice_lines l on l.invoice_id = i.id
          where i.organization_id = ? and i.status in ('finalized', 'paid')
-           and i.finalized_at >= ?::timestamptz and i.finalized_at < ?::timestamptz
+           and i.issue_date >= ?::date and i.issue_date <= ?::date
          group by 1, 2
        ),
        f as (
@@ -72,7 +72,7 @@ export class FluxCheck implements ReconciliationCheck {
                 'percent_change', case when f.expected = 0 then null else round((f.actual - f.expected) * 100 / abs(f.expected), 2)::text end) as details,
               '{}'::jsonb as refs
        from f`,
-      [b.firstDay, b.firstDay, exps, ctx.organizationId, b.prevStart.slice(0, 10), b.lastDay, b.start, b.start, b.start, b.start, ctx.organizationId, b.prevStart, b.end, b.prevStart.slice(0, 7)],
+      [b.firstDay, b.firstDay, exps, ctx.organizationId, b.prevStart.slice(0, 10), b.lastDay, b.firstDay, b.firstDay, b.firstDay, b.firstDay, ctx.organizationId, b.prevStart.slice(0, 10), b.lastDay, b.prevStart.slice(0, 7)],
     );
     const summary = await summarize(em, ctx.runId, this.key);
     return { ...summary, fingerprint: fp.fingerprint, inputs: fp.inputs };

@@ -1,7 +1,8 @@
 /**
- * Check 3, invoices → ledger (SPEC §6): each invoice finalized in the month (status finalized or
- * paid) and each credit note created in it has its journal entry (key `invoice:{id}` /
- * `credit_note:{id}`), the entry balances, its receivables lines name the document's customer, and
+ * Check 3, invoices → ledger (SPEC §6): each document of the month (populations.ts: invoices dated
+ * in it, status finalized or paid; credit notes created in it; any of them whose entry is dated in
+ * it) has its journal entry (key `invoice:{id}` / `credit_note:{id}`) dated on the document's
+ * accounting date (or later with `corrects_period` naming that month), the entry balances, its receivables lines name the document's customer, and
  * its receivables amount in minor units equals the document's total:
  * - invoice: Dr AR − Cr AR = total (a negative total credits AR); a zero total posts nothing;
  * - credit note: Cr AR + Cr Customer credits (2100) = total (2100 takes what the invoice no longer
@@ -15,6 +16,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { CheckFingerprints } from './fingerprints';
 import { currencyExponents, insertResults, monthBounds, summarize, type CheckContext, type CheckOutcome, type ReconciliationCheck } from './check';
 import { toleranceStatusSql } from './tolerance';
+import { LEDGER_DOCS_CTE, ledgerDocsParams } from './populations';
 
 @Injectable()
 export class InvoicesLedgerCheck implements ReconciliationCheck {
@@ -32,21 +34,22 @@ export class InvoicesLedgerCheck implements ReconciliationCheck {
       em,
       ctx,
       this,
-      `with docs as (
-         select 'invoice' as kind, i.id, i.id as invoice_id, i.customer_id, i.subscription_id, i.currency, i.total as amount, i.number, 'invoice:' || i.id as key, i.status
-         from invoices i
-         where i.organization_id = ? and i.finalized_at >= ?::timestamptz and i.finalized_at < ?::timestamptz and i.status in ('finalized', 'paid')
+      `with ${LEDGER_DOCS_CTE},
+       d as (
+         select 'invoice' as kind, i.id, i.id as invoice_id, i.customer_id, i.subscription_id, i.currency, i.total as amount, i.number, 'invoice:' || i.id as key, i.status,
+                i.issue_date as document_date
+         from docs join invoices i on docs.kind = 'invoice' and i.id = docs.id
          union all
-         select 'credit_note', c.id, c.invoice_id, c.customer_id, null::uuid, c.currency, c.total, c.number, 'credit_note:' || c.id, 'issued'
-         from credit_notes c
-         where c.organization_id = ? and c.created_at >= ?::timestamptz and c.created_at < ?::timestamptz
+         select 'credit_note', c.id, c.invoice_id, c.customer_id, null::uuid, c.currency, c.total, c.number, 'credit_note:' || c.id, 'issued',
+                (c.created_at at time zone 'UTC')::date
+         from docs join credit_notes c on docs.kind = 'credit_note' and c.id = docs.id
        ),
        m as (
-         select d.*, e.id as entry_id, e.source_type, e.source_id, e.entry_date,
+         select d.*, e.id as entry_id, e.source_type, e.source_id, e.entry_date, e.corrects_period,
                 coalesce((?::jsonb->>d.currency)::int, 2) as exp,
                 coalesce(s.lines, 0) as lines, coalesce(s.debits, 0) as debits, coalesce(s.credits, 0) as credits,
                 coalesce(s.ar_net, 0) as ar_net, coalesce(s.cc_net, 0) as cc_net, coalesce(s.ar_wrong_party, 0) as ar_wrong_party
-         from docs d
+         from d
          left join journal_entries e on e.organization_id = ?::uuid and e.key = d.key
          left join lateral (
            select count(*) as lines, sum(l.debit) as debits, sum(l.credit) as credits,
@@ -65,19 +68,22 @@ export class InvoicesLedgerCheck implements ReconciliationCheck {
        select x.kind || ':' || x.id as item_key, x.expected, x.actual, x.actual - x.expected as variance,
               case when x.entry_id is null then (case when x.expected = 0 then 'pass' else 'fail' end)
                    when x.debits <> x.credits or x.lines < 2 or x.ar_wrong_party > 0 or x.source_type <> x.kind or x.source_id <> x.id::text then 'fail'
+                   -- Posted on its accounting date, or moved out of a closed month with corrects_period naming it.
+                   when x.entry_date <> x.document_date and x.corrects_period is distinct from to_char(x.document_date, 'YYYY-MM') then 'fail'
                    else ${status} end as status,
               x.currency,
               jsonb_strip_nulls(jsonb_build_object(
                 'document', x.kind, 'number', x.number, 'document_status', x.status, 'entry_key', x.key,
                 'entry_missing', x.entry_id is null and x.expected <> 0, 'no_entry_expected', x.entry_id is null and x.expected = 0,
-                'entry_date', x.entry_date, 'lines', x.lines, 'debits_minor', x.debits::text, 'credits_minor', x.credits::text,
+                'document_date', x.document_date, 'entry_date', x.entry_date, 'corrects_period', x.corrects_period,
+                'dated_as_document', x.entry_id is null or x.entry_date = x.document_date or x.corrects_period = to_char(x.document_date, 'YYYY-MM'), 'lines', x.lines, 'debits_minor', x.debits::text, 'credits_minor', x.credits::text,
                 'balanced', x.debits = x.credits, 'ar_minor', x.ar_net::text, 'customer_credits_minor', x.cc_net::text,
                 'lines_with_wrong_party', x.ar_wrong_party)) as details,
               jsonb_strip_nulls(jsonb_build_object(
                 'invoice_id', x.invoice_id, 'credit_note_id', case when x.kind = 'credit_note' then x.id end,
                 'subscription_id', x.subscription_id, 'customer_id', x.customer_id, 'entry_id', x.entry_id)) as refs
        from x`,
-      [ctx.organizationId, b.start, b.end, ctx.organizationId, b.start, b.end, exps, ctx.organizationId],
+      [...ledgerDocsParams(ctx.organizationId, b), exps, ctx.organizationId],
     );
     const subStatus = toleranceStatusSql('e.expected', '(e.actual - e.expected)', ctx.tolerance);
     await insertResults(

@@ -6,9 +6,10 @@ import { InvoicingModule } from '@closebook/invoicing';
 import { ReconciliationRunsModule } from '../reconciliation-runs.module';
 import { CloseSignOff } from './entities/close-sign-off.entity';
 import { CloseSettings } from './entities/close-settings.entity';
+import { PeriodClose } from './entities/period-close.entity';
 import { CloseService } from './close.service';
 
-export const CLOSE_ENTITIES = [CloseSignOff, CloseSettings];
+export const CLOSE_ENTITIES = [CloseSignOff, CloseSettings, PeriodClose];
 
 /** The close gate (SPEC §6): month-end work, status, sign-offs, close. */
 @Module({

@@ -5,13 +5,15 @@ import { assertPeriod, lastDay, LedgerPeriodsService, RevenueRecognitionService,
 import { RollupsService } from '@closebook/metering';
 import { LateUsageService, UsageAccrualService } from '@closebook/invoicing';
 import { ReconciliationRunsService } from '../runs/reconciliation-runs.service';
-import { CheckFingerprints } from '../checks/fingerprints';
+import { CheckFingerprints, type Fingerprint } from '../checks/fingerprints';
+import type { Population } from '../checks/populations';
 import { CHECK_KEYS, type CheckKey } from '../checks/tolerance';
 import { ExceptionsService } from '../exceptions/exceptions.service';
 import { LateUsageExceptions } from '../exceptions/late-usage-exceptions.service';
 import type { ReconciliationRun } from '../runs/entities/reconciliation-run.entity';
 import { CloseSignOff } from './entities/close-sign-off.entity';
 import { CloseSettings, type RequiredSignOff } from './entities/close-settings.entity';
+import { PeriodClose } from './entities/period-close.entity';
 
 /** Without settings of its own an organization needs two sign-offs, by two different signers. */
 export const DEFAULT_SIGN_OFFS: RequiredSignOff[] = [
@@ -29,7 +31,8 @@ export type BlockerCode =
   | 'open_exceptions'
   | 'draft_invoices'
   | 'unposted_invoices'
-  | 'sign_off_missing';
+  | 'sign_off_missing'
+  | 'sign_off_stale';
 
 export interface Blocker {
   code: BlockerCode;
@@ -37,14 +40,42 @@ export interface Blocker {
   details?: Record<string, unknown>;
 }
 
+/** A sign-off as the status shows it: `valid` while every check's data is as it was signed, else `stale` (with the checks that changed). */
+export interface SignOffView {
+  id: string;
+  period: string;
+  step: string;
+  signer: string;
+  signer_role: string;
+  note: string | null;
+  signed_at: string;
+  runs: Record<string, string>;
+  state: 'valid' | 'stale';
+  stale_checks: string[];
+}
+
+export interface CheckState {
+  check: CheckKey;
+  status: string | null;
+  run_id: string | null;
+  finished_at: string | null;
+  fresh: boolean;
+  failed: number;
+  population: Population | null;
+}
+
 export interface CloseStatus {
   period: string;
+  /** `open`: something blocks it; `ready`: it can close now; `closed`: closed, as recorded by its close. */
+  state: 'open' | 'ready' | 'closed';
   ledger_status: PeriodState['status'];
   closable: boolean;
   blockers: Blocker[];
-  checks: { check: CheckKey; status: string | null; run_id: string | null; finished_at: string | null; fresh: boolean; failed: number }[];
+  /** Who closed the month and when (closed months only). */
+  closed: { at: string; by: string } | null;
+  checks: CheckState[];
   exceptions: { open: number; assigned: number; escalated: number; queues: { key: string; owner: string; escalation_contact: string; count: number }[] };
-  sign_offs: { required: RequiredSignOff[]; given: CloseSignOff[]; withdrawn: CloseSignOff[] };
+  sign_offs: { required: RequiredSignOff[]; given: SignOffView[] };
 }
 
 export interface MonthEndResult {
@@ -138,21 +169,20 @@ export class CloseService {
   }
 
   /**
-   * Exactly what blocks the close of `period`. Withdraws (and audits) the sign-offs whose data
-   * changed since they were given, so what it reports is what a close would find.
+   * Exactly what blocks the close of `period` — a read: it writes no row and no audit entry, for
+   * any role. A sign-off's validity is derived (its fingerprints against the current ones); a
+   * closed month answers what its close recorded, whatever happened since.
    */
   async status(em: EntityManager, organizationId: string, period: string, now = new Date()): Promise<CloseStatus> {
     const p = assertPeriod(period);
-    return em.transactional(async (tx) => {
-      await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [PERIOD_LOCK(organizationId, p)]);
-      return this.statusIn(tx, organizationId, p, now);
-    });
+    const ledger = await this.periods.status(em, organizationId, p);
+    if (ledger.status === 'closed') return this.closedStatus(em, organizationId, p, ledger);
+    const { current: _current, active: _active, ...status } = await this.statusIn(em, organizationId, p, ledger, now);
+    return status;
   }
 
-  private async statusIn(tx: EntityManager, organizationId: string, p: string, now: Date): Promise<CloseStatus> {
+  private async statusIn(tx: EntityManager, organizationId: string, p: string, ledger: PeriodState, now: Date): Promise<CloseStatus & { current: Record<string, Fingerprint>; active: CloseSignOff[] }> {
     const blockers: Blocker[] = [];
-    const ledger = await this.periods.status(tx, organizationId, p);
-    if (ledger.status === 'closed') blockers.push({ code: 'period_closed', message: `${p} is already closed` });
     if (lastDay(p) >= now.toISOString().slice(0, 10)) blockers.push({ code: 'period_not_ended', message: `${p} has not ended yet` });
     const earlier = await tx.execute<{ period: string }[]>(
       `select distinct to_char(e.entry_date, 'YYYY-MM') as period from journal_entries e
@@ -167,23 +197,23 @@ export class CloseService {
     // Checks: each must have run, without error, on the data as it is now.
     const latest = new Map((await this.runs.latest(tx, organizationId, p)).map((l) => [l.check, l]));
     const current = await this.fingerprints.all(tx, organizationId, p, CHECK_KEYS);
-    const checks: CloseStatus['checks'] = [];
+    const checks: CheckState[] = [];
     for (const check of CHECK_KEYS) {
       const l = latest.get(check);
       const fresh = !!l && l.fingerprint === current[check].fingerprint;
-      checks.push({ check, status: l?.status ?? null, run_id: l?.run_id ?? null, finished_at: l?.finished_at ?? null, fresh, failed: l?.failed ?? 0 });
+      checks.push({ check, status: l?.status ?? null, run_id: l?.run_id ?? null, finished_at: l?.finished_at ?? null, fresh, failed: l?.failed ?? 0, population: l?.population ?? null });
       if (!l) blockers.push({ code: 'check_not_run', message: `check ${check} has not run for ${p}`, details: { check } });
       else if (!fresh) blockers.push({ code: 'check_stale', message: `the data under check ${check} changed since run ${l.run_id}: run it again`, details: { check, run_id: l.run_id } });
     }
-    const errored = await tx.execute<{ check: string; run_id: string }[]>(
-      `select distinct on (k.name) k.name as check, r.id as run_id, r.capture->'checks'->k.name->>'status' as status
+    const errored = await tx.execute<{ check: string; run_id: string; status?: string; error?: string }[]>(
+      `select distinct on (k.name) k.name as check, r.id as run_id, r.capture->'checks'->k.name->>'status' as status, r.capture->'checks'->k.name->>'error' as error
          from reconciliation_runs r cross join lateral jsonb_array_elements_text(r.checks) as k(name)
         where r.organization_id = ? and r.period = ? and r.finished_at is not null
         order by k.name, r.finished_at desc`,
       [organizationId, p],
     );
-    for (const e of errored as { check: string; run_id: string; status?: string }[]) {
-      if (e.status === 'error') blockers.push({ code: 'check_error', message: `check ${e.check} ended in error in run ${e.run_id}`, details: { check: e.check, run_id: e.run_id } });
+    for (const e of errored) {
+      if (e.status === 'error') blockers.push({ code: 'check_error', message: `check ${e.check} ended in error in run ${e.run_id}${e.error ? `: ${e.error}` : ''}`, details: { check: e.check, run_id: e.run_id } });
     }
 
     const blocking = await this.exceptions.blocking(tx, organizationId, p, { limit: 50 });
@@ -195,44 +225,43 @@ export class CloseService {
       });
     }
 
-    const start = `${p}-01T00:00:00.000Z`;
-    const end = new Date(Date.UTC(Number(p.slice(0, 4)), Number(p.slice(5, 7)), 1)).toISOString();
+    // Documents dated in the month or earlier (their accounting dates) that are drafts or unposted.
     const drafts = await tx.execute<{ id: string }[]>(
-      `select id from invoices where organization_id = ? and status = 'draft' and (period_end <= ? or created_at < ?) order by created_at limit 50`,
-      [organizationId, end, end],
+      `select id from invoices where organization_id = ? and status = 'draft' and issue_date <= ?::date order by issue_date, id limit 50`,
+      [organizationId, lastDay(p)],
     );
-    if (drafts.length) blockers.push({ code: 'draft_invoices', message: `${drafts.length} invoice(s) billing ${p} or earlier are still drafts: finalize them`, details: { invoice_ids: drafts.map((d) => d.id) } });
+    if (drafts.length) blockers.push({ code: 'draft_invoices', message: `${drafts.length} invoice(s) dated in ${p} or earlier are still drafts: finalize them`, details: { invoice_ids: drafts.map((d) => d.id) } });
     const unposted = await tx.execute<{ id: string }[]>(
       `select i.id from invoices i
-        where i.organization_id = ? and i.status in ('finalized', 'paid') and i.finalized_at >= ? and i.finalized_at < ? and i.total <> 0
+        where i.organization_id = ? and i.status in ('finalized', 'paid') and i.issue_date >= ?::date and i.issue_date <= ?::date and i.total <> 0
           and not exists (select 1 from journal_entries e where e.organization_id = i.organization_id and e.key = 'invoice:' || i.id)
         limit 50`,
-      [organizationId, start, end],
+      [organizationId, `${p}-01`, lastDay(p)],
     );
     if (unposted.length) blockers.push({ code: 'unposted_invoices', message: `${unposted.length} finalized invoice(s) have no ledger entry`, details: { invoice_ids: unposted.map((u) => u.id) } });
 
-    // Sign-offs: withdraw those whose checks' data changed, then see which steps are missing.
+    // Sign-offs: each required step needs a valid one (signed over the data as it is now).
     const required = await this.requiredSignOffs(tx, organizationId);
     const active = await tx.find(CloseSignOff, { organizationId, period: p, withdrawnAt: null }, { orderBy: { createdAt: 'asc' } });
-    const withdrawn: CloseSignOff[] = [];
-    for (const s of active) {
-      const changed = Object.entries(s.fingerprints).filter(([check, fp]) => current[check]?.fingerprint !== fp).map(([check]) => check);
-      if (!changed.length) continue;
-      s.withdrawnAt = now;
-      s.withdrawnReason = `data changed under ${changed.join(', ')}`;
-      withdrawn.push(s);
-      this.audit.record(tx, { organizationId, action: 'close.sign_off.withdrawn', resourceType: 'close_sign_off', resourceId: s.id, data: { period: p, step: s.step, changed_checks: changed } });
-    }
-    if (withdrawn.length) await tx.flush();
-    const given = active.filter((s) => !s.withdrawnAt);
+    const given = active.map((s) => signOffView(s, staleChecks(s, current)));
     for (const r of required) {
-      if (!given.some((g) => g.step === r.step)) blockers.push({ code: 'sign_off_missing', message: `sign-off "${r.step}" is missing`, details: { step: r.step, roles: r.roles } });
+      const g = given.find((x) => x.step === r.step);
+      if (!g) blockers.push({ code: 'sign_off_missing', message: `sign-off "${r.step}" is missing`, details: { step: r.step, roles: r.roles } });
+      else if (g.state === 'stale') {
+        blockers.push({
+          code: 'sign_off_stale',
+          message: `sign-off "${r.step}" by ${g.signer} is stale: the data under ${g.stale_checks.join(', ')} changed since it was given; sign again`,
+          details: { step: r.step, sign_off_id: g.id, signer: g.signer, stale_checks: g.stale_checks },
+        });
+      }
     }
     return {
       period: p,
+      state: blockers.length === 0 ? 'ready' : 'open',
       ledger_status: ledger.status,
       closable: blockers.length === 0,
       blockers,
+      closed: null,
       checks,
       exceptions: {
         open: blocking.open,
@@ -240,7 +269,47 @@ export class CloseService {
         escalated: blocking.escalated,
         queues: blocking.queues.map((q) => ({ key: q.key, owner: q.owner, escalation_contact: q.escalationContact, count: q.count })),
       },
-      sign_offs: { required, given, withdrawn },
+      sign_offs: { required, given },
+      current,
+      active,
+    };
+  }
+
+  /**
+   * A closed month as its close recorded it (period_closes): nothing done since — a run, a sign-off,
+   * a plan change in a later month — alters what it closed on. A month closed before closes were
+   * recorded shows what the database still says of that moment (sign-offs and runs before it).
+   */
+  private async closedStatus(em: EntityManager, organizationId: string, p: string, ledger: PeriodState): Promise<CloseStatus> {
+    const record = await em.findOne(PeriodClose, { organizationId, period: p }, { orderBy: { closedAt: 'desc', id: 'desc' } });
+    const closedAt = record?.closedAt ?? ledger.closedAt ?? new Date(0);
+    const by = record?.closedBy ?? 'unknown';
+    const base = {
+      period: p,
+      state: 'closed' as const,
+      ledger_status: ledger.status,
+      closable: false,
+      blockers: [{ code: 'period_closed' as const, message: `${p} was closed on ${closedAt.toISOString()} by ${by}`, details: { closed_at: closedAt.toISOString(), closed_by: by } }],
+      closed: { at: closedAt.toISOString(), by },
+    };
+    if (record) {
+      return {
+        ...base,
+        checks: record.checks.map((c) => ({ ...c, check: c.check as CheckKey, fresh: true })),
+        exceptions: { ...record.exceptions, queues: [] },
+        sign_offs: { required: record.requiredSignOffs, given: record.signOffs.map((s) => ({ ...s, period: p, state: 'valid' as const, stale_checks: [] })) },
+      };
+    }
+    const latest = new Map((await this.runs.latest(em, organizationId, p)).filter((l) => l.finished_at && l.finished_at <= closedAt.toISOString()).map((l) => [l.check, l]));
+    const signed = await em.find(CloseSignOff, { organizationId, period: p, createdAt: { $lte: closedAt }, $or: [{ withdrawnAt: null }, { withdrawnAt: { $gt: closedAt } }] }, { orderBy: { createdAt: 'asc' } });
+    return {
+      ...base,
+      checks: CHECK_KEYS.map((check) => {
+        const l = latest.get(check);
+        return { check, status: l?.status ?? null, run_id: l?.run_id ?? null, finished_at: l?.finished_at ?? null, fresh: true, failed: l?.failed ?? 0, population: l?.population ?? null };
+      }),
+      exceptions: { open: 0, assigned: 0, escalated: 0, queues: [] },
+      sign_offs: { required: await this.requiredSignOffs(em, organizationId), given: signed.map((s) => signOffView(s, [])) },
     };
   }
 
@@ -249,12 +318,13 @@ export class CloseService {
    * run or is stale (there is nothing current to sign), when the signer's role may not give the
    * step, or when the same signer already gave another step.
    */
-  async signOff(em: EntityManager, organizationId: string, period: string, input: { step: string; note?: string; signer: Principal; signerLabel?: string }, now = new Date()): Promise<CloseSignOff> {
+  async signOff(em: EntityManager, organizationId: string, period: string, input: { step: string; note?: string; signer: Principal; signerLabel?: string }, now = new Date()): Promise<SignOffView> {
     const p = assertPeriod(period);
     return em.transactional(async (tx) => {
       await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [PERIOD_LOCK(organizationId, p)]);
-      const status = await this.statusIn(tx, organizationId, p, now);
-      if (status.ledger_status === 'closed') throw new UnprocessableError('period_closed', `${p} is closed`, 'period');
+      const ledger = await this.periods.status(tx, organizationId, p);
+      if (ledger.status === 'closed') throw new UnprocessableError('period_closed', `${p} is closed`, 'period');
+      const status = await this.statusIn(tx, organizationId, p, ledger, now);
       const req = status.sign_offs.required.find((r) => r.step === input.step);
       if (!req) throw new ValidationError('unknown_step', `"${input.step}" is not a sign-off step of this organization (${status.sign_offs.required.map((r) => r.step).join(', ')})`, 'step');
       const role = input.signer.role;
@@ -266,15 +336,23 @@ export class CloseService {
         throw new UnprocessableError('checks_not_current', 'every check must have run on the current data before a sign-off', 'period', { blockers: notCurrent });
       }
       const signer = input.signerLabel ?? (input.signer.keyId ? `key:${input.signer.keyId}` : input.signer.actor);
-      const existing = status.sign_offs.given.find((g) => g.step === input.step);
+      const valid = status.sign_offs.given.filter((g) => g.state === 'valid');
+      const existing = valid.find((g) => g.step === input.step);
       if (existing) {
         if (existing.signer === signer) return existing;
         throw new ConflictError('already_signed', `"${input.step}" is already signed for ${p} by ${existing.signer}`, 'step');
       }
-      const other = status.sign_offs.given.find((g) => g.signer === signer);
+      const other = valid.find((g) => g.signer === signer);
       if (other) throw new UnprocessableError('same_signer', `${signer} already gave the "${other.step}" sign-off; another person must give "${input.step}"`, 'step');
-      // The fingerprints the status just compared: what this sign-off covers.
-      const fps = await this.fingerprints.all(tx, organizationId, p, CHECK_KEYS);
+      // A stale sign-off of this step is superseded by this one: withdrawn by this write (never by a read).
+      const stale = status.active.find((s) => s.step === input.step);
+      if (stale) {
+        const changed = staleChecks(stale, status.current);
+        stale.withdrawnAt = now;
+        stale.withdrawnReason = `superseded: the data under ${changed.join(', ')} changed since it was given`;
+        await tx.flush();
+        this.audit.record(tx, { organizationId, action: 'close.sign_off.withdrawn', resourceType: 'close_sign_off', resourceId: stale.id, data: { period: p, step: stale.step, changed_checks: changed, superseded: true } });
+      }
       const s = tx.create(CloseSignOff, {
         organizationId,
         period: p,
@@ -283,12 +361,13 @@ export class CloseService {
         signer,
         signerRole: role,
         note: input.note ?? null,
-        fingerprints: Object.fromEntries(CHECK_KEYS.map((c) => [c, fps[c].fingerprint])),
+        // The fingerprints the status just compared: what this sign-off covers.
+        fingerprints: Object.fromEntries(CHECK_KEYS.map((c) => [c, status.current[c].fingerprint])),
         runs: Object.fromEntries(status.checks.map((c) => [c.check, c.run_id ?? ''])),
       });
       await tx.flush();
       this.audit.record(tx, { organizationId, action: 'close.signed_off', resourceType: 'close_sign_off', resourceId: s.id, data: { period: p, step: s.step, signer, runs: s.runs } });
-      return s;
+      return signOffView(s, []);
     });
   }
 
@@ -298,37 +377,74 @@ export class CloseService {
 
   /**
    * Closes and locks the month when nothing blocks it; otherwise 422 `close_blocked` with the list.
-   * One transaction: the status read, the ledger lock and `period.closed` commit together.
+   * One transaction: the status read, the ledger lock, the close record and `period.closed` commit
+   * together. Closing a closed month changes nothing and answers its recorded status.
    */
-  async close(em: EntityManager, organizationId: string, period: string, by: Principal, now = new Date()): Promise<{ status: CloseStatus; ledger: PeriodState; transitioned: boolean }> {
+  async close(em: EntityManager, organizationId: string, period: string, by: Principal & { label?: string }, now = new Date()): Promise<{ status: CloseStatus; ledger: PeriodState; transitioned: boolean }> {
     const p = assertPeriod(period);
     return em.transactional(async (tx) => {
       await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [PERIOD_LOCK(organizationId, p)]);
       const before = await this.periods.status(tx, organizationId, p);
       if (before.status === 'closed') {
-        return { status: await this.statusIn(tx, organizationId, p, now), ledger: before, transitioned: false };
+        return { status: await this.closedStatus(tx, organizationId, p, before), ledger: before, transitioned: false };
       }
-      const status = await this.statusIn(tx, organizationId, p, now);
+      const status = await this.statusIn(tx, organizationId, p, before, now);
       if (!status.closable) {
-        // Refused: the transaction rolls back whole (withdrawals found on the way included — the next
-        // status call finds and records them again), so a refused close changes nothing.
         throw new UnprocessableError('close_blocked', `${p} cannot close: ${status.blockers.map((b) => b.code).join(', ')}`, 'period', { blockers: status.blockers });
       }
       await this.periods.startClosing(tx, organizationId, p);
       const ledger = await this.periods.close(tx, organizationId, p, now);
-      this.audit.record(tx, { organizationId, action: 'close.period_closed', resourceType: 'period', resourceId: p, data: { by: by.actor, sign_offs: status.sign_offs.given.map((s) => ({ step: s.step, signer: s.signer })) } });
+      const closedAt = ledger.closedAt ?? now;
+      const closedBy = by.label ?? (by.keyId ? `key:${by.keyId}` : by.actor);
+      const signOffs = status.sign_offs.given.map(({ id, step, signer, signer_role, note, signed_at, runs }) => ({ id, step, signer, signer_role, note, signed_at, runs }));
+      tx.create(PeriodClose, {
+        organizationId,
+        period: p,
+        closedAt,
+        closedBy,
+        closedByKeyId: by.keyId,
+        requiredSignOffs: status.sign_offs.required,
+        signOffs,
+        checks: status.checks.map((c) => ({ ...c, fingerprint: status.current[c.check].fingerprint })).map(({ fresh: _fresh, ...c }) => c),
+        exceptions: { open: status.exceptions.open, assigned: status.exceptions.assigned, escalated: status.exceptions.escalated },
+      });
+      await tx.flush();
+      this.audit.record(tx, { organizationId, action: 'close.period_closed', resourceType: 'period', resourceId: p, data: { by: closedBy, sign_offs: signOffs.map((s) => ({ step: s.step, signer: s.signer })) } });
       await this.outbox.emit(tx, {
         organizationId,
         type: 'period.closed',
-        dedupeKey: `period.closed:${organizationId}:${p}:${ledger.closedAt?.toISOString() ?? now.toISOString()}`,
+        dedupeKey: `period.closed:${organizationId}:${p}:${closedAt.toISOString()}`,
         payload: {
           period: p,
-          closed_at: (ledger.closedAt ?? now).toISOString(),
-          sign_offs: status.sign_offs.given.map((s) => ({ step: s.step, signer: s.signer, signed_at: s.createdAt.toISOString() })),
+          closed_at: closedAt.toISOString(),
+          closed_by: closedBy,
+          sign_offs: signOffs.map((s) => ({ step: s.step, signer: s.signer, signed_at: s.signed_at })),
           checks: status.checks.map((c) => ({ check: c.check, status: c.status, run_id: c.run_id })),
         },
       });
-      return { status: { ...status, ledger_status: 'closed', closable: false }, ledger, transitioned: true };
+      return { status: await this.closedStatus(tx, organizationId, p, ledger), ledger, transitioned: true };
     });
   }
+}
+
+/** The checks whose data changed since a sign-off was given (its fingerprints against the current ones). */
+function staleChecks(s: CloseSignOff, current: Record<string, Fingerprint>): string[] {
+  return Object.entries(s.fingerprints)
+    .filter(([check, fp]) => current[check] !== undefined && current[check].fingerprint !== fp)
+    .map(([check]) => check);
+}
+
+function signOffView(s: CloseSignOff, stale: string[]): SignOffView {
+  return {
+    id: s.id,
+    period: s.period,
+    step: s.step,
+    signer: s.signer,
+    signer_role: s.signerRole,
+    note: s.note ?? null,
+    signed_at: s.createdAt.toISOString(),
+    runs: s.runs,
+    state: stale.length ? 'stale' : 'valid',
+    stale_checks: stale,
+  };
 }

@@ -16,6 +16,7 @@ import { CheckFingerprints } from '../checks/fingerprints';
 import { TolerancesService } from '../checks/tolerances.service';
 import { CHECK_KEYS, isCheckKey, type CheckKey, type ToleranceInForce } from '../checks/tolerance';
 import type { CheckOutcome } from '../checks/check';
+import { populationVerdict, type Population } from '../checks/populations';
 import { ReconciliationRun, type RunStatus } from './entities/reconciliation-run.entity';
 import { ReconciliationResult } from './entities/reconciliation-result.entity';
 import { ReconciliationFlows } from './reconciliation-flows';
@@ -24,7 +25,9 @@ export const CAPTURE_VERSION = 1;
 
 /** What a run keeps per check in its capture. */
 export interface CheckCapture {
-  status: 'passed' | 'failed' | 'error';
+  /** `not_applicable`: the month has nothing this check compares (population.reason says what). */
+  status: 'passed' | 'failed' | 'error' | 'not_applicable';
+  population?: Population;
   items?: number;
   passed?: number;
   failed?: number;
@@ -51,6 +54,7 @@ export interface LatestCheck {
   warned: number;
   fingerprint: string | null;
   results_hash: string | null;
+  population: Population | null;
 }
 
 export interface StartOptions {
@@ -172,9 +176,17 @@ export class ReconciliationRunsService {
     const startedAt = new Date().toISOString();
     const check = this.checks.get(key);
     const outcome: CheckOutcome = await em.transactional((tx) => check.run(tx, { organizationId: run.organizationId, period: run.period, runId, tolerance }));
+    const judged = populationVerdict(key, outcome.inputs, outcome.failed);
+    if (judged.verdict === 'error') {
+      // Its results stay (they are the run's record); the check itself is an error, which blocks the close.
+      const capture: CheckCapture = { status: 'error', error: judged.message, population: judged.population, fingerprint: outcome.fingerprint, inputs: outcome.inputs, tolerance, started_at: startedAt, finished_at: new Date().toISOString() };
+      await em.execute(`update reconciliation_runs set capture = jsonb_set(capture, array['checks', ?::text], ?::jsonb, true) where id = ?`, [key, JSON.stringify(capture), runId]);
+      return capture;
+    }
     const exceptions = await this.recordExceptions(em, run, key, check.itemType);
     const capture: CheckCapture = {
-      status: outcome.failed > 0 ? 'failed' : 'passed',
+      status: judged.verdict === 'not_applicable' ? 'not_applicable' : outcome.failed > 0 ? 'failed' : 'passed',
+      population: judged.population,
       items: outcome.items,
       passed: outcome.passed,
       failed: outcome.failed,
@@ -245,7 +257,7 @@ export class ReconciliationRunsService {
        from reconciliation_runs r
        cross join lateral jsonb_array_elements_text(r.checks) as k(ck)
        where r.organization_id = ? and r.period = ? and r.status in ('passed', 'failed')
-         and r.capture->'checks'->k.ck->>'status' in ('passed', 'failed')
+         and r.capture->'checks'->k.ck->>'status' in ('passed', 'failed', 'not_applicable')
        order by k.ck, r.finished_at desc, r.created_at desc`,
       [organizationId, p],
     );
@@ -263,6 +275,7 @@ export class ReconciliationRunsService {
         warned: c.warned ?? 0,
         fingerprint: c.fingerprint ?? null,
         results_hash: c.results_hash ?? null,
+        population: c.population ?? null,
       };
     });
   }

@@ -36,6 +36,7 @@ export type StoredRatingInput = Omit<PeriodInvoiceInput, 'usage'>;
   expression: `create unique index "invoices_one_opening_invoice" on "invoices" ("subscription_id") where "kind" = 'opening'`,
 })
 @Index({ properties: ['organizationId', 'createdAt'] })
+@Index({ properties: ['organizationId', 'issueDate'] })
 @Index({ properties: ['subscriptionId', 'periodStart'] })
 @Index({ properties: ['status', 'finalizeAfter'] })
 @Check({ name: 'invoices_period_has_billing_period_check', expression: `kind <> 'period' or billing_period_id is not null` })
@@ -64,6 +65,14 @@ export class Invoice extends TenantEntity {
 
   @Property({ type: 'timestamptz' })
   periodEnd!: Date;
+
+  /**
+   * The accounting date (`YYYY-MM-DD`) the invoice posts on, fixed when it is first rated and never
+   * the day the code ran: the last day of its period (period), the subscription's start day
+   * (opening), the change's effective day (transition). See `accounting-dates.ts`.
+   */
+  @Property({ type: 'date' })
+  issueDate!: string;
 
   @Enum({ items: [...INVOICE_STATUSES], default: 'draft' })
   status: Opt<InvoiceStatus> = 'draft';

@@ -45,24 +45,31 @@ export class LedgerPostingHook implements InvoicingPostingHook, OnModuleInit {
    */
   async invoicesFinalized(tx: EntityManager, finalized: readonly FinalizedInvoice[]): Promise<void> {
     const entries: PostEntryInput[] = [];
-    const schedules: CreateScheduleInput[] = [];
     const billed: { invoice: Invoice; date: string }[] = [];
-    for (const { invoice, lines } of finalized) {
-      const date = toDate(invoice.finalizedAt ?? new Date(), 'finalized_at');
-      const posting = invoicePosting(invoice, lines);
+    const postings = finalized.map(({ invoice, lines }) => invoicePosting(invoice, lines));
+    for (const [i, { invoice }] of finalized.entries()) {
+      const posting = postings[i];
       // A zero invoice moves no money: nothing to post (the ledger refuses an entry without two lines).
       if (posting.lines.length >= 2) {
         entries.push({
           organizationId: invoice.organizationId,
           currency: invoice.currency,
-          date,
+          // The invoice's accounting date (accounting-dates.ts), never the day it was finalized.
+          date: invoice.issueDate,
           key: invoiceEntryKey(invoice.id),
           source: { type: 'invoice', id: invoice.id },
           description: `Invoice ${invoice.number ?? invoice.id}`,
           lines: posting.lines,
         });
       }
-      for (const d of posting.deferrals) {
+    }
+    // The dates the entries landed on: the issue date, or the first open month's first day when that
+    // month is closed. Deferrals recognize, and accruals reverse, from there.
+    const posted = new Map((entries.length ? await this.ledger.postMany(tx, entries) : []).map((e) => [e.sourceId, e.date]));
+    const schedules: CreateScheduleInput[] = [];
+    for (const [i, { invoice, lines }] of finalized.entries()) {
+      const date = posted.get(invoice.id) ?? invoice.issueDate;
+      for (const d of postings[i].deferrals) {
         schedules.push({
           organizationId: invoice.organizationId,
           key: deferralKey(d.lineId),
@@ -78,7 +85,6 @@ export class LedgerPostingHook implements InvoicingPostingHook, OnModuleInit {
       }
       if (invoice.kind === 'period' && invoice.billingPeriodId) billed.push({ invoice, date });
     }
-    if (entries.length) await this.ledger.postMany(tx, entries);
     if (schedules.length) await this.recognition.createSchedules(tx, schedules);
     if (billed.length) await this.reverseUsageAccruals(tx, billed);
   }

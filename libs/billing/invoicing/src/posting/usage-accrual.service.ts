@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Money } from '@closebook/money';
 import { lockInOrder } from '@closebook/platform';
-import { assertPeriod, lastDay, LedgerService, toDate } from '@closebook/ledger';
+import { assertPeriod, lastDay, LedgerService } from '@closebook/ledger';
 import { RollupsService } from '@closebook/metering';
 import { ratePeriodInvoice } from '@closebook/rating';
 import { BillingPeriod, Subscription } from '@closebook/subscriptions';
@@ -22,7 +22,6 @@ interface Candidate {
   period_end: Date;
   invoice_id: string | null;
   invoice_status: string | null;
-  finalized_at: Date | null;
 }
 
 export interface UsageAccrualResult {
@@ -30,30 +29,19 @@ export interface UsageAccrualResult {
   /** Billing periods with usage in the month not billed by its end. */
   periods: number;
   accrued: number;
-  /** Accruals reversed at once because the invoice had already posted (after the month). */
+  /** Accruals reversed at once because the invoice had already posted. */
   reversed: number;
   amounts: Record<string, string>;
 }
 
 const USAGE_LINE_TYPES = new Set(['usage_included', 'usage_overage']);
-const accrualKeyOf = (key: string) => `accrual:${key}`;
-
-/** The fast path's condition (accrueBilledWholePeriods): wholly inside the month, finalized after it. */
-function isBilledWholePeriod(c: Candidate, monthStart: Date, monthEnd: Date): boolean {
-  return (
-    new Date(c.period_start) >= monthStart &&
-    new Date(c.period_end) <= monthEnd &&
-    (c.invoice_status === 'finalized' || c.invoice_status === 'paid') &&
-    !!c.finalized_at &&
-    new Date(c.finalized_at) >= monthEnd
-  );
-}
 
 /**
- * Month-end accrual of unbilled usage (SPEC §5): usage is revenue of the month it happens in, but it
- * is invoiced in arrears, after the period ends — in a later month. For every billing period with
- * usage in month M whose invoice was not finalized by M's end, M's share is accrued (Dr Unbilled
- * receivables / Cr Revenue — usage, dated M's last day) and reversed when the invoice posts.
+ * Month-end accrual of unbilled usage (SPEC §5): usage is revenue of the month it happens in, and a
+ * period invoice is dated on its period's last day (accounting-dates.ts). A period inside month M is
+ * therefore invoiced in M; only a period crossing M's end (an anchor other than the 1st) has usage in
+ * M that M's books would miss. For each such period with usage, M's share is accrued (Dr Unbilled
+ * receivables / Cr Revenue — usage, dated M's last day) and reversed on the invoice's date.
  *
  * M's share = V(min(M end, period end)) − V(max(M start, period start)), where V(t) is the usage
  * lines' amount of the period rated (same pure function, same rating input) with the events before t.
@@ -75,18 +63,19 @@ export class UsageAccrualService {
     const monthEnd = new Date(Date.UTC(monthStart.getUTCFullYear(), monthStart.getUTCMonth() + 1, 1));
     const candidates = await em.execute<Candidate[]>(
       `select bp.id as billing_period_id, bp.subscription_id, s.customer_id, bp.period_start, bp.period_end,
-              i.id as invoice_id, i.status as invoice_status, i.finalized_at
+              i.id as invoice_id, i.status as invoice_status
        from billing_periods bp
        join subscriptions s on s.id = bp.subscription_id
        left join invoices i on i.billing_period_id = bp.id and i.kind = 'period'
        where bp.organization_id = ? and bp.period_start < ? and bp.period_end > ? and s.started_at < ?
-         and (i.id is null or (i.status <> 'void' and (i.finalized_at is null or i.finalized_at >= ?)))
+         and (i.id is null or i.status <> 'void')
          and (exists (select 1 from usage_rollups u where u.subscription_id = bp.subscription_id
                         and u.period_start = bp.period_start and u.event_count > 0)
               or exists (select 1 from usage_rollup_dirty d where d.subscription_id = bp.subscription_id
                            and d.period_start = bp.period_start))
        order by bp.subscription_id, bp.period_start`,
-      [organizationId, monthEnd.toISOString(), monthStart.toISOString(), monthEnd.toISOString(), monthEnd.toISOString()],
+      // Periods crossing the month's end: their invoice is dated on their last day, after the month.
+      [organizationId, monthEnd.toISOString(), monthEnd.toISOString(), monthEnd.toISOString()],
     );
     const result: UsageAccrualResult = { month, periods: candidates.length, accrued: 0, reversed: 0, amounts: {} };
     const date = lastDay(month);
@@ -94,8 +83,7 @@ export class UsageAccrualService {
       const cur = m.currency.code;
       result.amounts[cur] = Money.parse(result.amounts[cur] ?? '0', cur).plus(m).format();
     };
-    await this.accrueBilledWholePeriods(em, organizationId, month, monthStart, monthEnd, result, add);
-    for (const c of candidates.filter((x) => !isBilledWholePeriod(x, monthStart, monthEnd))) {
+    for (const c of candidates) {
       // A fresh context per period: the invoices loaded (with their large rating input) do not pile up in one identity map.
       await em.fork().transactional(async (tx) => {
         await lockInOrder(tx, [usageAccrualLock(c.billing_period_id)]);
@@ -126,70 +114,14 @@ export class UsageAccrualService {
         if (!posted || !posted.created) return;
         result.accrued++;
         add(share);
-        // The invoice posted after the month already (its hook found nothing to reverse then): reverse now, at its date.
-        if (invoice && invoice.status !== 'draft' && invoice.finalizedAt) {
-          await this.ledger.reverseAccrual(tx, { organizationId, key, date: toDate(invoice.finalizedAt, 'finalized_at'), reason: `usage invoiced on ${invoice.number ?? invoice.id}` });
+        // The invoice posted already (its hook found nothing to reverse then): reverse now, on its accounting date.
+        if (invoice && invoice.status !== 'draft') {
+          await this.ledger.reverseAccrual(tx, { organizationId, key, date: invoice.issueDate, reason: `usage invoiced on ${invoice.number ?? invoice.id}` });
           result.reversed++;
         }
       });
     }
     return result;
-  }
-
-  /**
-   * The common case, set-based: a period wholly inside the month whose invoice was finalized after it.
-   * The month's share is then the whole period's usage as billed — the invoice's usage lines — and
-   * the invoice has posted already, so each accrual is written with its reversal (two bulk writes per
-   * batch, no rating). No lock: a finalized invoice's hook has run and will not run again.
-   */
-  private async accrueBilledWholePeriods(
-    em: EntityManager,
-    organizationId: string,
-    month: string,
-    monthStart: Date,
-    monthEnd: Date,
-    result: UsageAccrualResult,
-    add: (m: Money) => void,
-  ): Promise<void> {
-    let after = '00000000-0000-0000-0000-000000000000';
-    for (;;) {
-      const rows = await em.execute<{ billing_period_id: string; customer_id: string; currency: string; amount: string; finalized_day: string; number: string | null; invoice_id: string; start_day: string; end_day: string }[]>(
-        `select bp.id as billing_period_id, i.customer_id, i.currency, i.id as invoice_id, i.number,
-                to_char(i.finalized_at at time zone 'UTC', 'YYYY-MM-DD') as finalized_day,
-                to_char(bp.period_start at time zone 'UTC', 'YYYY-MM-DD') as start_day, to_char(bp.period_end at time zone 'UTC', 'YYYY-MM-DD') as end_day,
-                (select coalesce(sum(l.amount), 0)::text from invoice_lines l where l.invoice_id = i.id and l.type in ('usage_included', 'usage_overage')) as amount
-         from billing_periods bp
-         join invoices i on i.billing_period_id = bp.id and i.kind = 'period'
-         where bp.organization_id = ? and bp.period_start >= ? and bp.period_end <= ? and bp.id > ?
-           and i.status in ('finalized', 'paid') and i.finalized_at >= ?
-           and not exists (select 1 from journal_entries e where e.organization_id = bp.organization_id and e.key = 'accrual:usage:' || bp.id || ':' || ?)
-         order by bp.id limit 1000`,
-        [organizationId, monthStart.toISOString(), monthEnd.toISOString(), after, monthEnd.toISOString(), month],
-      );
-      if (!rows.length) return;
-      after = rows[rows.length - 1].billing_period_id;
-      const inputs = rows
-        .map((r) => ({ r, amount: Money.parse(r.amount, r.currency) }))
-        .filter((x) => x.amount.isPositive())
-        .map(({ r, amount }) => ({
-          organizationId,
-          key: usageAccrualKey(r.billing_period_id, month),
-          date: lastDay(month),
-          amount,
-          party: r.customer_id,
-          source: { type: 'billing_period', id: r.billing_period_id },
-          description: `Unbilled usage of ${month} (billing period ${r.start_day} → ${r.end_day})`,
-          reverseOn: r.finalized_day,
-          reverseReason: `usage invoiced on ${r.number ?? r.invoice_id}`,
-        }));
-      const created = await em.transactional((tx) => this.ledger.accrueMany(tx, inputs));
-      result.accrued += created.length;
-      result.reversed += created.length;
-      for (const c of created) {
-        const i = inputs.find((x) => accrualKeyOf(x.key) === c.key);
-        if (i) add(i.amount);
-      }
-    }
   }
 
   /** The rating input of a period not rated yet: what the period-end rating would use now. */

@@ -33,6 +33,8 @@ export interface WriteInvoiceArgs {
   kind: InvoiceKind;
   billingPeriodId: string | null;
   sourceKey: string;
+  /** The accounting date (`YYYY-MM-DD`, posting/accounting-dates.ts); a re-rated draft keeps its own. */
+  issueDate: string;
   rated: RatedInvoice;
   now: Date;
   draftWindowMinutes: number;
@@ -155,6 +157,7 @@ function invoiceColumns(a: WriteInvoiceArgs) {
     kind: a.kind,
     billingPeriodId: a.billingPeriodId,
     sourceKey: a.sourceKey,
+    issueDate: a.issueDate,
     periodStart: date(r.period_start),
     periodEnd: date(r.period_end),
     currency: r.currency,

@@ -29,6 +29,7 @@ import {
 import { Invoice, type StoredRatingInput } from '../entities/invoice.entity';
 import { PendingItem } from '../entities/pending-item.entity';
 import { InvoiceRollup } from '../entities/invoice-rollup.entity';
+import { periodIssueDate } from '../posting/accounting-dates';
 import { InvoiceWriter, type LineSource, type RollupSnapshot, type WriteInvoiceArgs } from './invoice-writer';
 import { lockSubscriptions, PERIOD_INVOICE_STALE, rate } from './invoice-content';
 
@@ -235,6 +236,7 @@ export class PeriodRatingService {
       kind: 'period',
       billingPeriodId: p.id,
       sourceKey: `period:${p.id}`,
+      issueDate: periodIssueDate(p.periodEnd),
       rated,
       now,
       draftWindowMinutes,
@@ -570,6 +572,7 @@ function rerateArgs(
     kind: 'period',
     billingPeriodId: invoice.billingPeriodId ?? null,
     sourceKey: invoice.sourceKey,
+    issueDate: invoice.issueDate,
     rated,
     now,
     draftWindowMinutes,

@@ -31,6 +31,7 @@ import { SubscriptionConversion } from '../entities/subscription-conversion.enti
 import { InvoiceWriter } from '../rating/invoice-writer';
 import { lockSubscriptions, rate } from '../rating/invoice-content';
 import { taxRateOf } from '../rating/period-rating.service';
+import { openingIssueDate, transitionIssueDate } from '../posting/accounting-dates';
 
 const iso = (d: Date) => d.toISOString();
 const DAY_MS = 86_400_000;
@@ -105,6 +106,7 @@ export class SubscriptionBillingHook implements SubscriptionLifecycleHook, OnMod
       kind: 'opening',
       billingPeriodId: first?.id ?? null,
       sourceKey: `opening:${sub.id}`,
+      issueDate: openingIssueDate(sub.startedAt),
       rated,
       now,
       draftWindowMinutes: org.draftWindowMinutes,
@@ -136,6 +138,7 @@ export class SubscriptionBillingHook implements SubscriptionLifecycleHook, OnMod
         kind: 'transition',
         billingPeriodId: period?.id ?? null,
         sourceKey: `transition:${change.id}`,
+        issueDate: transitionIssueDate(change.effectiveAt),
         rated: rated.result.immediate,
         now,
         draftWindowMinutes: org.draftWindowMinutes,
