@@ -59,8 +59,8 @@ describe('invoice lifecycle', () => {
     expect(await sql(api, "select id from audit_log where resource_id = ? and action = 'invoice.created'", [invoices[0].id])).toHaveLength(1);
     // The database is the last word: a second period invoice for the same period is refused.
     await expect(
-      sql(api, `insert into invoices (id, organization_id, customer_id, subscription_id, kind, billing_period_id, source_key, period_start, period_end, currency, subtotal, tax_amount, total, finalize_after, content_hash, rated_at)
-                select ?, organization_id, customer_id, subscription_id, kind, billing_period_id, 'dup', period_start, period_end, currency, 0, 0, 0, now(), 'x', now() from invoices where id = ?`, [randomUUID(), invoices[0].id]),
+      sql(api, `insert into invoices (id, organization_id, customer_id, subscription_id, kind, billing_period_id, source_key, period_start, period_end, issue_date, currency, subtotal, tax_amount, total, finalize_after, content_hash, rated_at)
+                select ?, organization_id, customer_id, subscription_id, kind, billing_period_id, 'dup', period_start, period_end, issue_date, currency, 0, 0, 0, now(), 'x', now() from invoices where id = ?`, [randomUUID(), invoices[0].id]),
     ).rejects.toThrow(/invoices_one_period_invoice/);
   });
 

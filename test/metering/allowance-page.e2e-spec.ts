@@ -97,9 +97,9 @@ describe('allowance thresholds, a page at a time', () => {
     // 50 units carried into this period, 10 of them drawn before: 100 + 40 available.
     const [{ id: invoiceId }] = await sql<{ id: string }>(
       api,
-      `insert into invoices (id, organization_id, customer_id, subscription_id, kind, source_key, period_start, period_end, status, currency,
+      `insert into invoices (id, organization_id, customer_id, subscription_id, kind, source_key, period_start, period_end, issue_date, status, currency,
                              subtotal, tax_amount, total, finalize_after, content_hash, rated_at)
-       select gen_random_uuid(), s.organization_id, s.customer_id, s.id, 'transition', ?, ?::timestamptz, ?::timestamptz, 'draft', 'USD',
+       select gen_random_uuid(), s.organization_id, s.customer_id, s.id, 'transition', ?, ?::timestamptz, ?::timestamptz, current_date, 'draft', 'USD',
               0, 0, 0, 'infinity', 'test', now()
        from subscriptions s where s.id = ? returning id`,
       [`test:${uid()}`, monthStart(-1).toISOString(), periodStart.toISOString(), subs.rollover],

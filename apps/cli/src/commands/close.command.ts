@@ -1,3 +1,4 @@
+import { Injectable } from '@nestjs/common';
 import { Command, CommandRunner, Option, SubCommand } from 'nest-commander';
 import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Presets, SingleBar } from 'cli-progress';
@@ -27,6 +28,13 @@ function statusLines(s: CloseStatus): string[] {
   ];
 }
 
+/**
+ * What every `close` subcommand needs. `@Injectable()` is what makes the compiler (tsc and swc alike)
+ * emit this constructor's `design:paramtypes`: the subcommands without a constructor of their own
+ * inherit that metadata through the prototype chain, so Nest injects CloseService and MikroORM into
+ * them. Without it Nest saw no parameters and built them with nothing (`reading 'em'` of undefined).
+ */
+@Injectable()
 abstract class CloseSubCommand extends CommandRunner {
   constructor(protected readonly close: CloseService, protected readonly orm: MikroORM) {
     super();
