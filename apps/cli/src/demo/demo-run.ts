@@ -220,9 +220,45 @@ export class DemoRun {
     await pool(downgrades, 4, (c) => finance.post(`/subscriptions/${subs.get(c.externalId)}/transition-plan`, { plan_key: 'hobby' }));
     this.say(`  ${upgrades.length} hobby → pro (immediate, prorated), ${downgrades.length} pro → hobby (scheduled for period end)`);
 
+    this.step('Close status of both closed months read by every role, after the plan changes of the next month');
+    const readers: [string, DemoClient][] = [
+      ['admin', admin],
+      ['finance', finance],
+      ['support', support],
+      ['auditor', auditor],
+    ];
+    for (const c of closes) {
+      let last: { state: string; closed: { by: string; at: string } | null; sign_offs: { given: { step: string; state: string }[] } } | null = null;
+      for (let i = 0; i < 3; i++) for (const [, client] of readers) last = await client.get(`/periods/${c.period}/close`);
+      this.say(
+        `  ${c.period}: ${last?.state}${last?.closed ? ` by ${last.closed.by} at ${last.closed.at}` : ''}; sign-offs ${(last?.sign_offs.given ?? []).map((g) => `${g.step} ${g.state}`).join(', ') || 'none'} (after ${3 * readers.length} reads)`,
+      );
+    }
+
     await this.report({ finance, support, customers, subs, ingested, late, m1, m2 });
     for (const c of closes) this.say(`  close ${c.period}: ${c.closed ? 'CLOSED' : `not closed (${c.blockers.join(', ')})`}; checks ${c.checks}${c.closed && c.checks === 'failed' ? ' (each failure worked in its exception queue)' : ''}; exceptions opened ${c.opened}, resolved ${c.resolved}, waived ${c.waived}`);
     this.say(`\nDone in ${((Date.now() - this.started) / 1000).toFixed(1)} s.`);
+  }
+
+  /** The month's own books from its trial balance: revenue by account (credits − debits dated in it) and deferred revenue. */
+  private async printBooks(finance: DemoClient, period: string) {
+    const tb = await finance.get(`/ledger/trial-balance?period=${period}`);
+    for (const c of tb.currencies as { currency: string; accounts: { code: string; name: string; debits: { amount: string }; credits: { amount: string }; closing: { amount: string } }[] }[]) {
+      const net = (code: string) => {
+        const a = c.accounts.find((x) => x.code === code);
+        return a ? Money.parse(a.credits.amount, c.currency).minus(Money.parse(a.debits.amount, c.currency)) : Money.zero(c.currency);
+      };
+      const revenue = [
+        ['subscription', '4000'],
+        ['usage', '4100'],
+        ['seats and add-ons', '4200'],
+        ['services', '4300'],
+        ['contra (credits)', '4900'],
+      ].map(([label, code]) => `${label} ${net(code).format()}`);
+      const deferred = c.accounts.find((x) => x.code === '2200');
+      const closing = deferred ? Money.parse(deferred.closing.amount, c.currency).negated().format() : '0.00';
+      this.say(`  ${period} books (${c.currency}, trial balance of the month): revenue ${revenue.join(', ')}; deferred revenue closing ${closing}`);
+    }
   }
 
   /** Runs the reconciliation run of a month over HTTP and waits for it. */
@@ -242,8 +278,9 @@ export class DemoRun {
     const me = await finance.post(`/periods/${period}/month-end`, {});
     this.say(`  month-end: ${me.recognition.entries_posted} recognition entries (${JSON.stringify(me.recognition.recognized)}), ${me.accruals.accrued} usage accruals (${JSON.stringify(me.accruals.amounts)}), ${me.late_usage.exceptions_created} late-usage exception(s)`);
     let run = await this.reconcile(finance, period);
-    const summary = (r: { checks?: { check: string; status: string; failed?: number }[] }) => (r.checks ?? []).map((c) => `${c.check} ${c.status}${c.failed ? ` (${c.failed} failed)` : ''}`).join(', ');
-    this.say(`  run ${run.id}: ${run.status} — ${summary(run)}`);
+    const summary = (r: { checks?: { check: string; status: string; failed?: number; population?: { count: number } | null }[] }) =>
+      (r.checks ?? []).map((c) => `${c.check} ${c.status} [${c.population?.count ?? 0}]${c.failed ? ` (${c.failed} failed)` : ''}`).join(', ');
+    this.say(`  run ${run.id}: ${run.status} — ${summary(run)}  ([n]: items of the month compared)`);
     const open: { id: string; type: string; title: string; queue_id: string }[] = [];
     for (let cursor: string | null = null, i = 0; i < 50; i++) {
       const page: { data: typeof open; next_cursor: string | null } = await finance.get(`/exceptions?period=${period}&status=open&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
@@ -278,6 +315,7 @@ export class DemoRun {
       closed = res.ledger_status === 'closed';
       status = res;
       this.say(`  signed off by finance (preparer) and admin (reviewer); ${period} ${closed ? 'closed and locked' : 'not closed'}`);
+      if (closed) await this.printBooks(finance, period);
     } else {
       for (const b of status.blockers) this.say(`  blocker ${b.code}: ${b.message}`);
     }
