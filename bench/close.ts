@@ -306,11 +306,15 @@ export async function main(argv: string[]) {
     await stage('reconciliation', async () => {
       const run = await runs.runNow(w.orm.em.fork(), w.orgId, w.month, { startedBy: 'bench' });
       const checks = Object.fromEntries(
-        Object.entries((run.capture as { checks: Record<string, { status: string; items: number; failed: number; started_at: string; finished_at: string }> }).checks).map(([k, c]) => [
+        Object.entries(
+          (run.capture as { checks: Record<string, { status: string; items: number; failed: number; started_at: string; finished_at: string; population?: { count: number; unit: string } }> }).checks,
+        ).map(([k, c]) => [
           k,
-          { status: c.status, items: c.items, failed: c.failed, seconds: +((Date.parse(c.finished_at) - Date.parse(c.started_at)) / 1000).toFixed(2) },
+          { status: c.status, population: c.population?.count ?? null, items: c.items, failed: c.failed, seconds: +((Date.parse(c.finished_at) - Date.parse(c.started_at)) / 1000).toFixed(2) },
         ]),
       );
+      // What each check compared: a check that compared nothing says so (not_applicable), never passes on nothing.
+      for (const [k, c] of Object.entries(checks)) log(`  ${k.padEnd(16)} ${String(c.status).padEnd(14)} population ${c.population ?? '—'}, ${c.items} items, ${c.seconds} s`);
       return { status: run.status, checks };
     });
 
