@@ -19,11 +19,19 @@ interface CloseOpts {
 
 function statusLines(s: CloseStatus): string[] {
   return [
-    `${s.period}: ledger ${s.ledger_status}, ${s.closable ? 'ready to close' : `${s.blockers.length} blocker(s)`}`,
-    ...s.checks.map((c) => `  check ${c.check.padEnd(18)} ${(c.status ?? 'not run').padEnd(8)} ${c.fresh ? 'current' : c.run_id ? 'STALE' : ''}${c.failed ? `  ${c.failed} failed item(s)` : ''}`),
+    `${s.period}: ${s.state}${s.closed ? ` by ${s.closed.by} at ${s.closed.at}` : ''} (ledger ${s.ledger_status}), ${s.closable ? 'ready to close' : `${s.blockers.length} blocker(s)`}`,
+    ...s.checks.map(
+      (c) =>
+        `  check ${c.check.padEnd(18)} ${(c.status ?? 'not run').padEnd(14)} ${c.fresh ? 'current' : c.run_id ? 'STALE' : ''}${c.population ? `  ${c.population.count} ${c.population.unit}` : ''}${c.failed ? `  ${c.failed} failed item(s)` : ''}`,
+    ),
     `  exceptions: ${s.exceptions.open} open, ${s.exceptions.assigned} assigned, ${s.exceptions.escalated} escalated`,
     ...s.exceptions.queues.map((q) => `    ${q.key.padEnd(18)} ${String(q.count).padStart(5)}  owner ${q.owner}, escalation ${q.escalation_contact}`),
-    `  sign-offs: ${s.sign_offs.required.map((r) => `${r.step} ${s.sign_offs.given.some((g) => g.step === r.step) ? '✓' : '—'}`).join(', ')}`,
+    `  sign-offs: ${s.sign_offs.required
+      .map((r) => {
+        const g = s.sign_offs.given.find((x) => x.step === r.step);
+        return `${r.step} ${g ? `${g.signer} ${g.state === 'valid' ? '✓' : `STALE (${g.stale_checks.join(', ')})`}` : '—'}`;
+      })
+      .join(', ')}`,
     ...s.blockers.map((b) => `  BLOCKER ${b.code}: ${b.message}`),
   ];
 }
@@ -143,9 +151,14 @@ export class CloseSignOffCommand extends CloseSubCommand {
 export class CloseCloseCommand extends CloseSubCommand {
   async run(_: string[], opts: CloseOpts): Promise<void> {
     const res = await this.scoped(opts, (em, org, principal) => this.close.close(em, org, opts.period!, principal));
-    print(opts.json, { period: opts.period, closed_at: res.ledger.closedAt, transitioned: res.transitioned }, [
-      `${opts.period} ${res.transitioned ? 'closed' : 'was already closed'} at ${res.ledger.closedAt?.toISOString() ?? '-'}`,
+    print(opts.json, { period: opts.period, closed_at: res.ledger.closedAt, closed_by: res.status.closed?.by ?? null, transitioned: res.transitioned }, [
+      `${opts.period} ${res.transitioned ? 'closed' : 'was already closed'} at ${res.ledger.closedAt?.toISOString() ?? '-'} by ${res.status.closed?.by ?? '-'}`,
     ]);
+  }
+
+  @Option({ flags: '--as <name>', description: 'who closes (recorded as cli:<name>)' })
+  parseAs(v: string) {
+    return v;
   }
 }
 
