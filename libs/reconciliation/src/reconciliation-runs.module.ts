@@ -11,6 +11,7 @@ import { ReconciliationRunsService } from './runs/reconciliation-runs.service';
 import { ReconciliationFlows } from './runs/reconciliation-flows';
 import { ReconciliationJobs } from './runs/reconciliation.jobs';
 import { ExportsModule } from '@closebook/traceability';
+import { InvoicingModule } from '@closebook/invoicing';
 import { ReconciliationWorkbookSheets } from './workbook/reconciliation-sheets';
 
 export const RECONCILIATION_RUN_ENTITIES = [ReconciliationRun, ReconciliationResult, ReconciliationTolerance];
@@ -24,7 +25,8 @@ const services = [...CHECK_PROVIDERS, ReconciliationChecks, CheckFingerprints, T
  */
 @Module({
   // ExportsModule: the run results and exceptions sheets of the auditor workbook are registered here.
-  imports: [ReconciliationExceptionsModule, ExportsModule, MikroOrmModule.forFeature(RECONCILIATION_RUN_ENTITIES)],
+  // InvoicingModule: the rollups → lines check re-rates usage lines with invoicing's read-only rating reads.
+  imports: [ReconciliationExceptionsModule, ExportsModule, InvoicingModule, MikroOrmModule.forFeature(RECONCILIATION_RUN_ENTITIES)],
   providers: [...services, ReconciliationJobs, ReconciliationWorkbookSheets],
   exports: [...services, ReconciliationJobs, ReconciliationExceptionsModule],
 })

@@ -26,6 +26,8 @@ export { PaymentsService } from './payments.service';
 export type { PaymentInput } from './payments.service';
 export { PeriodRatingService, STATISTICS_REFRESH_AFTER, usageOf, taxRateOf, isDuplicateInvoice } from './rating/period-rating.service';
 export type { BuiltPeriodInput, RateManyResult, RatePeriodResult, UpcomingInvoice } from './rating/period-rating.service';
+export { PeriodRatingReads } from './rating/period-rating-reads';
+export type { BilledUsageInput, RatingStates } from './rating/period-rating-reads';
 export { InvoiceWriter, zeroOf } from './rating/invoice-writer';
 export type { RollupSnapshot, LineSource, WriteInvoiceArgs } from './rating/invoice-writer';
 export { contentHash } from './rating/invoice-content';

@@ -82,7 +82,17 @@ const SQL: Record<CheckKey, { sql: string; params: (p: Params) => unknown[] }> =
         'late_usage_digest', (select ${digest(`l.id::text || l.event_count::text || l.digest::text`)} from late_usage l where l.invoice_id in (select id from inv)),
         'changes_digest', (select ${digest(`c.id::text || c.kind || c.effective_at::text`)} from subscription_changes c
                            join periods p on p.subscription_id = c.subscription_id
-                           where c.canceled_at is null and c.effective_at >= p.period_start and c.effective_at < p.period_end)
+                           where c.canceled_at is null and c.effective_at >= p.period_start and c.effective_at < p.period_end),
+        -- What re-rating reads besides the rollups: the rollover grants live in each period and what
+        -- earlier periods drew from them (a re-rated earlier period changes both).
+        'grants_digest', (select ${digest(`g.id::text || g."grant"::text`)} from allowance_grants g
+                          where g.id in (select g.id from allowance_grants g join periods p on p.subscription_id = g.subscription_id
+                                          where g.kind = 'rollover' and g.granted_in_period <= p.period_start and g.expires_after_period >= p.period_start)),
+        'drawdowns_digest', (select ${digest(`d.id::text || d.drawn::text`)} from allowance_drawdowns d
+                             where d.id in (select d.id from allowance_drawdowns d join periods p on p.subscription_id = d.subscription_id
+                                             join allowance_grants g on g.subscription_id = d.subscription_id and g.grant_id = d.grant_id and g.kind = 'rollover'
+                                              and g.granted_in_period <= p.period_start and g.expires_after_period >= p.period_start
+                                            where d.period_start < p.period_start))
       ) as inputs`,
     params: ({ org, b }) => [org, ...dayInMonthParams(b), org, ...periodEndsInMonthParams(b)],
   },

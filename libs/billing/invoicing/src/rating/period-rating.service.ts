@@ -3,15 +3,13 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { dec, formatDecimal } from '@closebook/money';
 import { DomainError, NotFoundError, OrganizationsService, UnprocessableError } from '@closebook/platform';
 import { CatalogService } from '@closebook/catalog';
-import { pairKeys, RollupsService, stalePairsOf, storedRollupsOf } from '@closebook/metering';
+import { RollupsService, stalePairsOf, storedRollupsOf } from '@closebook/metering';
 import {
   BillingPeriod,
   Customer,
   OnDemandCharge,
-  serviceEndBoundary,
   Subscription,
   SubscriptionsService,
-  toRatingState,
 } from '@closebook/subscriptions';
 import {
   ratePeriodInvoice,
@@ -22,9 +20,6 @@ import {
   type PeriodInvoice,
   type PeriodInvoiceInput,
   type RatedLine,
-  type StateSegment,
-  type TransitionKind,
-  type UsageQuantity,
 } from '@closebook/rating';
 import { Invoice, type StoredRatingInput } from '../entities/invoice.entity';
 import { PendingItem } from '../entities/pending-item.entity';
@@ -32,6 +27,9 @@ import { InvoiceRollup } from '../entities/invoice-rollup.entity';
 import { periodIssueDate } from '../posting/accounting-dates';
 import { InvoiceWriter, type LineSource, type RollupSnapshot, type WriteInvoiceArgs } from './invoice-writer';
 import { lockSubscriptions, PERIOD_INVOICE_STALE, rate } from './invoice-content';
+import { pairId, PeriodRatingReads, usageOf, type BilledUsageInput } from './period-rating-reads';
+
+export { usageOf } from './period-rating-reads';
 
 const iso = (d: Date) => d.toISOString();
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -88,6 +86,8 @@ export function isDuplicateInvoice(err: unknown): boolean {
 @Injectable()
 export class PeriodRatingService {
   private readonly logger = new Logger('PeriodRatingService');
+  /** The reads a rating is built from (states, carried grants), shared with read-only re-ratings. */
+  readonly reads: PeriodRatingReads;
 
   constructor(
     private readonly subscriptions: SubscriptionsService,
@@ -95,7 +95,18 @@ export class PeriodRatingService {
     private readonly rollups: RollupsService,
     private readonly orgs: OrganizationsService,
     private readonly writer: InvoiceWriter,
-  ) {}
+  ) {
+    this.reads = new PeriodRatingReads(subscriptions, catalog);
+  }
+
+  /**
+   * The usage rating inputs of billed period invoices, rebuilt from the database with this rating's
+   * own reads and the invoices' billed rollups, without writing (`PeriodRatingReads.billedUsageInputs`):
+   * what reconciliation re-rates usage lines from.
+   */
+  async billedUsageInputs(em: EntityManager, invoiceIds: readonly string[]): Promise<Map<string, BilledUsageInput>> {
+    return this.reads.billedUsageInputs(em, invoiceIds);
+  }
 
   /**
    * Rates the period invoice of a billing period that has ended, after every earlier period of the
@@ -410,19 +421,7 @@ export class PeriodRatingService {
     for (const [i, { sub, p }] of items.entries()) {
       const customer = customerById.get(sub.customerId);
       if (!customer) throw new NotFoundError('customer', sub.customerId);
-      const { segments: segs, end } = states[i];
-      const segments: StateSegment[] = [];
-      for (const seg of segs) {
-        const planChange = seg.changes.find((c) => c.kind === 'plan');
-        segments.push({
-          ...toRatingState(await this.catalog.ratingPlanVersion(em, seg.state.planVersionId), seg.state.seats, seg.state.addons),
-          from: iso(seg.from),
-          ...(planChange && segments.length ? { transition: planChange.data.direction as TransitionKind } : {}),
-        });
-      }
-      const renews = !(sub.endsAt && serviceEndBoundary(sub.endsAt) <= p.periodEnd);
-      let next: PeriodInvoiceInput['next'];
-      if (renews) next = toRatingState(await this.catalog.ratingPlanVersion(em, end.planVersionId), end.seats, end.addons);
+      const { segments, renews, next } = await this.reads.ratingStates(em, sub, p, states[i]);
       const periodRollups = (rollups.get(pairId(sub.id, p.periodStart)) ?? []).map(snapshotOf);
       const sources = new Map<string, LineSource>();
       const onDemand: RatingCharge[] = [];
@@ -477,26 +476,9 @@ export class PeriodRatingService {
     return (await this.carriedGrantsMany(em, [{ subscription_id: subscriptionId, period_start: periodStart }])).get(pairId(subscriptionId, periodStart)) ?? [];
   }
 
-  /** `carriedGrants` of many (subscription, period start) pairs in one read, by `pairId`. */
+  /** `carriedGrants` of many (subscription, period start) pairs in one read, by `pairId` (`PeriodRatingReads`). */
   private async carriedGrantsMany(em: EntityManager, pairs: readonly { subscription_id: string; period_start: Date }[]): Promise<Map<string, AllowanceGrant[]>> {
-    const rows = await em.execute<{ subscription_id: string; period_start: Date; grant: AllowanceGrant; drawn_before: string }[]>(
-      `select p.subscription_id, p.period_start, g."grant",
-              (select coalesce(sum(d.drawn), 0) from allowance_drawdowns d
-                where d.subscription_id = g.subscription_id and d.grant_id = g.grant_id and d.period_start < p.period_start)::text as drawn_before
-       from unnest(?::uuid[], ?::timestamptz[]) as p(subscription_id, period_start)
-       -- Per pair through the (subscription_id, grant_id) index, fenced: the table grows during a period
-       -- end (every invoice writes grants), faster than the planner's statistics follow.
-       cross join lateral (select * from allowance_grants g where g.subscription_id = p.subscription_id and g.kind = 'rollover'
-                             and g.granted_in_period <= p.period_start and g.expires_after_period >= p.period_start offset 0) g
-       order by p.subscription_id, p.period_start, g.grant_id`,
-      pairKeys(pairs),
-    );
-    const out = new Map<string, AllowanceGrant[]>();
-    for (const r of rows) {
-      const key = pairId(r.subscription_id, r.period_start);
-      out.set(key, [...(out.get(key) ?? []), { ...r.grant, drawn_before: formatDecimal(dec(r.drawn_before)) }]);
-    }
-    return out;
+    return this.reads.carriedGrantsMany(em, pairs);
   }
 
   /** Which of `ids` some invoice line already bills. */
@@ -533,13 +515,6 @@ export class PeriodRatingService {
     }
     return [...seen.values()];
   }
-}
-
-/** Rollups → the rating core's usage: '' keys are unkeyed; zero quantities add nothing (and a zeroed rollup of a product no plan has any more must not be refused). */
-export function usageOf(rollups: { product_key: string; price_key: string; aggregate: string }[]): UsageQuantity[] {
-  return rollups
-    .filter((r) => dec(r.aggregate).gt(0))
-    .map((r) => ({ product_key: r.product_key, price_key: r.price_key === '' ? null : r.price_key, quantity: formatDecimal(dec(r.aggregate)) }));
 }
 
 /** The customer's tax rate for rating: null (no tax line) when it is 0. */
@@ -588,11 +563,6 @@ function rerateArgs(
 /** A rollup as an invoice's snapshot keeps it. */
 function snapshotOf(r: RollupSnapshot): RollupSnapshot {
   return { id: r.id, product_key: r.product_key, price_key: r.price_key, event_count: r.event_count, aggregate: r.aggregate, digest: r.digest };
-}
-
-/** A (subscription, period start) key, whatever form the instant comes in. */
-function pairId(subscriptionId: string, periodStart: Date | string): string {
-  return `${subscriptionId}|${new Date(periodStart).toISOString()}`;
 }
 
 function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
