@@ -5,15 +5,13 @@
 // filtered; the usage events continue on further sheets past an (injected) row limit; and a real
 // spreadsheet application (LibreOffice, when installed) opens the file.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import ExcelJS from 'exceljs';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LedgerService } from '@closebook/ledger';
 import { ExportsService } from '@closebook/traceability';
 import { bearer, startApi, type TestApi } from '../helpers/api';
+import { cell, convertToCsv, findOffice, isError, recalculate, sheet } from '../helpers/libreoffice';
 import { DAY, monthStart, rollUp, runPeriodEnd, sendAll, sql, startWorker, tenant, uid, type Tenant } from '../invoicing/fixtures';
 
 const lastMonth = monthStart(-1);
@@ -21,7 +19,26 @@ const period = lastMonth.toISOString().slice(0, 7);
 const inLastMonth = (day: number) => new Date(lastMonth.getTime() + (day - 1) * DAY + 3_600_000);
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
-const SHEETS = ['Summary', 'Invoices', 'Invoice lines', 'Rollups', 'Usage events', 'Ledger entries', 'Reconciliation results', 'Exceptions', 'Audit log'];
+const SHEETS = [
+  'Summary',
+  'Invoices',
+  'Invoice lines',
+  'Rollups',
+  'Usage events',
+  'Ledger entries',
+  'Trial balance',
+  'AR roll-forward',
+  'Deferred revenue roll-fwd',
+  'Unbilled roll-forward',
+  'Credit notes',
+  'Credit note lines',
+  'Payments',
+  'Reconciliation results',
+  'Close runs',
+  'Close trail',
+  'Exceptions',
+  'Audit log',
+];
 
 /** supertest: collect a binary body into a Buffer. */
 function binary(res: NodeJS.ReadableStream, done: (err: Error | null, body: unknown) => void) {
@@ -37,42 +54,14 @@ function records(ws: ExcelJS.Worksheet): Record<string, ExcelJS.CellValue>[] {
   ws.eachRow((row, n) => {
     if (n === 1) return;
     const rec: Record<string, ExcelJS.CellValue> = {};
-    header.forEach((h, i) => (rec[h] = row.getCell(i + 1).value));
+    header.forEach((h, i) => {
+      // A formula cell reads as its cached result (what Closebook computed).
+      const v = row.getCell(i + 1).value;
+      rec[h] = v && typeof v === 'object' && 'formula' in v ? ((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue) : v;
+    });
     out.push(rec);
   });
   return out;
-}
-
-/** RFC 4180 CSV (quoted fields, doubled quotes, commas and newlines inside quotes). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(field), (field = '');
-    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
-    else if (c !== '\r') field += c;
-  }
-  if (field || row.length) row.push(field), rows.push(row);
-  return rows;
-}
-
-function findOffice(): string | null {
-  for (const bin of ['libreoffice', 'soffice']) {
-    try {
-      return execFileSync('which', [bin], { encoding: 'utf8' }).trim() || null;
-    } catch {
-      /* not on PATH */
-    }
-  }
-  return null;
 }
 
 describe('auditor workbook export', () => {
@@ -139,6 +128,9 @@ describe('auditor workbook export', () => {
         }),
       );
     }
+    // A payment received on the month's last day: the Payments sheet and its tie-out.
+    const [paid] = await sql<{ id: string; total: string }>(api, `select id, total::text from invoices where organization_id = ? and kind = 'period' and total > 0 order by total desc limit 1`, [t.orgId]);
+    await t.post('/v1/payments', { invoice_id: paid.id, amount: '10.00', received_at: new Date(monthStart(0).getTime() - 2 * 3_600_000).toISOString(), reference: 'wire-1' }).expect(201);
     auditorKey = await t.key('auditor');
   }, 120_000);
 
@@ -194,18 +186,18 @@ describe('auditor workbook export', () => {
     };
     const [db] = await sql<{ total: string; lines: string; tax: string; events: string; covered: string }>(
       api,
-      `select (select sum(total)::text from invoices where organization_id = ? and period_start >= ? and period_start < ?) as total,
-              (select sum(l.amount)::text from invoice_lines l join invoices i on i.id = l.invoice_id where i.organization_id = ? and i.period_start >= ? and i.period_start < ?) as lines,
-              (select sum(tax_amount)::text from invoices where organization_id = ? and period_start >= ? and period_start < ?) as tax,
+      `select (select sum(total)::text from invoices where organization_id = ? and issue_date >= ?::date and issue_date < ?::date) as total,
+              (select sum(l.amount)::text from invoice_lines l join invoices i on i.id = l.invoice_id where i.organization_id = ? and i.issue_date >= ?::date and i.issue_date < ?::date) as lines,
+              (select sum(tax_amount)::text from invoices where organization_id = ? and issue_date >= ?::date and issue_date < ?::date) as tax,
               (select count(*)::text from usage_events where organization_id = ? and ts >= ? and ts < ?) as events,
-              (select sum(event_count)::text from usage_rollups where organization_id = ? and period_start >= ? and period_start < ?) as covered`,
+              (select sum(event_count)::text from usage_rollups where organization_id = ? and period_end > ? and period_end <= ?) as covered`,
       Array.from({ length: 5 }, () => [t.orgId, lastMonth.toISOString(), monthStart(0).toISOString()]).flat(),
     );
     const totals = line('Σ invoice totals = Σ line amounts + Σ tax (USD)');
     expect(totals.actual).toBeCloseTo(Number(db.total), 2);
     expect(totals.expected).toBeCloseTo(Number(db.lines) + Number(db.tax), 2);
     expect(Number(db.tax)).toBeGreaterThan(0);
-    const ar = line('Σ posted invoice totals = ledger AR');
+    const ar = line('Σ posted invoice totals = Accounts receivable');
     expect(ar.expected).toBeCloseTo(Number(db.total), 2);
     expect(ar.actual).toBe(ar.expected);
     const usage = line('Σ rollup event counts');
@@ -231,7 +223,7 @@ describe('auditor workbook export', () => {
       }
     }
     expect(linked).toBeGreaterThanOrEqual(2); // each subscription's usage line points at its rollup
-    const dbLines = await sql<{ n: number }>(api, `select count(*)::int as n from invoice_lines l join invoices i on i.id = l.invoice_id where i.organization_id = ? and i.period_start >= ? and i.period_start < ?`, [t.orgId, lastMonth.toISOString(), monthStart(0).toISOString()]);
+    const dbLines = await sql<{ n: number }>(api, `select count(*)::int as n from invoice_lines l join invoices i on i.id = l.invoice_id where i.organization_id = ? and i.issue_date >= ?::date and i.issue_date < ?::date`, [t.orgId, lastMonth.toISOString(), monthStart(0).toISOString()]);
     expect(lines.length).toBe(dbLines[0].n);
     // The lines of each invoice sum to its subtotal on the sheets too.
     for (const inv of invoices) {
@@ -296,7 +288,7 @@ describe('auditor workbook export', () => {
     const summary = records(wb.getWorksheet('Summary')!);
     expect(String(summary.find((r) => r.section === 'Sheet' && r.item === 'Usage events')?.detail)).toContain('Usage events 3');
     // The sheets after the split are still there, in order.
-    expect(wb.worksheets.map((s) => s.name).slice(-4)).toEqual(['Ledger entries', 'Reconciliation results', 'Exceptions', 'Audit log']);
+    expect(wb.worksheets.map((s) => s.name).slice(7)).toEqual(['Ledger entries', ...SHEETS.slice(6)]);
   }, 60_000);
 
   it('admits auditor, finance and admin keys only, answers 404 across tenants and 400 for a bad period', async () => {
@@ -330,31 +322,93 @@ describe('auditor workbook export', () => {
   const officeIt = office ? it : it.skip;
   if (!office) console.warn('[export] LibreOffice is not installed (no libreoffice or soffice on PATH): skipping the test that converts the workbook to CSV');
 
-  officeIt('opens in a real spreadsheet application: LibreOffice converts it to CSV with the Summary', () => {
-    expect(workbookBuffer).toBeDefined();
-    const dir = mkdtempSync(join(tmpdir(), 'cb-export-'));
-    try {
-      const file = join(dir, 'workbook.xlsx');
-      require('node:fs').writeFileSync(file, workbookBuffer);
-      // Its own profile directory, so a concurrent LibreOffice (or another test run) is not in the way.
-      // CSV filter options: comma, double quote, UTF-8 (76), from line 1.
-      execFileSync(office!, [`-env:UserInstallation=file://${dir}/profile`, '--headless', '--convert-to', 'csv:Text - txt - csv (StarCalc):44,34,76,1', '--outdir', dir, file], { timeout: 120_000, stdio: 'pipe' });
-      const csv = readdirSync(dir).find((f) => f.endsWith('.csv'));
-      expect(csv).toBeDefined();
-      const text = readFileSync(join(dir, csv!), 'utf8');
-      const rows = parseCsv(text);
-      expect(rows[0]).toEqual(['section', 'item', 'expected', 'actual', 'status', 'detail']);
-      // The Summary as LibreOffice computed it: the tie-out lines, numbers equal, PASS.
-      const totals = rows.find((r) => r[1] === 'Σ invoice totals = Σ line amounts + Σ tax (USD)');
-      expect(totals).toBeDefined();
-      expect(Number(totals![2])).toBeGreaterThan(0);
-      expect(totals![3]).toBe(totals![2]);
-      expect(totals![4]).toBe('PASS');
-      const tieOuts = rows.filter((r) => r[0] === 'Tie-out' && (r[4] === 'PASS' || r[4] === 'FAIL'));
-      expect(tieOuts.length).toBeGreaterThanOrEqual(5);
-      expect(tieOuts.filter((r) => r[4] !== 'PASS')).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  /** Every formula cell of a workbook's Summary, with the value Closebook cached for it. */
+  async function summaryFormulas(buffer: Buffer) {
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(buffer as unknown as ArrayBuffer);
+    const out: { address: string; item: string; formula: string; result: unknown }[] = [];
+    wb.getWorksheet('Summary')!.eachRow((row) =>
+      row.eachCell((c) => {
+        const v = c.value as ExcelJS.CellFormulaValue | null;
+        // `cell.result`: exceljs's `value` drops a falsy cached result (0).
+        if (v && typeof v === 'object' && 'formula' in v) out.push({ address: c.address, item: String(row.getCell(2).value), formula: v.formula, result: (c as unknown as { result: unknown }).result });
+      }),
+    );
+    return out;
+  }
+
+  /** Recalculates the workbook in LibreOffice: each Summary formula evaluates to Closebook's value, each live status to PASS. */
+  async function expectLiveTieOuts(buffer: Buffer) {
+    const formulas = await summaryFormulas(buffer);
+    const recalculated = await recalculate(buffer);
+    const summary = sheet(recalculated, 'Summary');
+    for (const f of formulas) {
+      const v = cell(summary, f.address);
+      expect({ ...f, error: isError(v) ? v.error : null }).toMatchObject({ error: null });
+      if (typeof f.result === 'number') expect({ ...f, value: Math.round(Number(v) * 100) / 100 }).toEqual({ ...f, value: Math.round(f.result * 100) / 100 });
+      else expect({ ...f, value: v }).toEqual({ ...f, value: f.result });
+      if (f.address.startsWith('E')) expect({ item: f.item, status: v }).toEqual({ item: f.item, status: 'PASS' });
     }
+    return { formulas, recalculated };
+  }
+
+  officeIt('recalculated by LibreOffice: every Summary formula is the value Closebook computed, every tie-out PASS; the trial balance sheet is the API’s', async () => {
+    const { formulas, recalculated } = await expectLiveTieOuts(workbookBuffer);
+    const items = new Set(formulas.map((f) => f.item));
+    for (const expected of [
+      'Σ invoice totals = Σ line amounts + Σ tax (USD)',
+      'Trial balance debits = Ledger entries debits (USD)',
+      'Accounts receivable: Σ customer balances = control account (USD)',
+      'AR roll-forward closing = trial balance Accounts receivable (USD)',
+      'Deferred revenue roll-forward closing = trial balance Deferred revenue (credit balance) (USD)',
+      'Unbilled receivables roll-forward closing = trial balance Unbilled receivables (USD)',
+      'Σ payments received = receivables credited by their entries (USD)',
+    ]) {
+      expect([...items].some((i) => i.endsWith(expected))).toBe(true);
+    }
+    // The trial balance sheet, as LibreOffice reads it, is GET /v1/ledger/trial-balance for the month.
+    const api_tb = (await t.get(`/v1/ledger/trial-balance?period=${period}`).expect(200)).body;
+    const tb = sheet(recalculated, 'Trial balance').rows;
+    const header = tb[0].map(String);
+    const rowsOf = tb.slice(1).map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]])));
+    const fromApi: Record<string, unknown>[] = [];
+    const n = (m: { amount: string }) => Number(m.amount);
+    for (const c of api_tb.currencies) {
+      for (const a of c.accounts) fromApi.push({ currency: c.currency, row: 'account', account_code: a.code, opening: n(a.opening), debits: n(a.debits), credits: n(a.credits), closing: n(a.closing) });
+      for (const sub of c.sub_ledgers)
+        for (const p of sub.parties) fromApi.push({ currency: c.currency, row: 'sub-ledger', account_code: sub.account_code, party_id: p.party_id, opening: n(p.opening), debits: n(p.debits), credits: n(p.credits), closing: n(p.closing) });
+    }
+    expect(fromApi.length).toBeGreaterThan(11);
+    expect(rowsOf.map((r) => ({ currency: r.currency, row: r.row, account_code: String(r.account_code), ...(r.row === 'sub-ledger' ? { party_id: r.party_id } : {}), opening: r.opening ?? 0, debits: r.debits ?? 0, credits: r.credits ?? 0, closing: r.closing ?? 0 }))).toEqual(fromApi);
+
+    // This month: a credit note today, so the Credit notes sheets and their tie-outs are live too.
+    const [inv] = await sql<{ id: string }>(api, `select id from invoices where organization_id = ? and kind = 'period' and total > 0 order by total desc limit 1`, [t.orgId]);
+    const full = (await t.get(`/v1/invoices/${inv.id}`).expect(200)).body;
+    const fee = full.lines.find((l: { amount: { amount: string } }) => Number(l.amount.amount) > 5);
+    await t.post(`/v1/invoices/${inv.id}/credit-notes`, { reason: 'goodwill', lines: [{ invoice_line_id: fee.id, amount: '5.00' }] }).expect(201);
+    const exportsService = api.app.get(ExportsService);
+    const now = await exportsService.create(em(), t.orgId, { kind: 'audit_workbook', period: monthStart(0).toISOString().slice(0, 7) }, { actor: 'test', keyId: null });
+    const done = await exportsService.run(em(), now.id);
+    files.push(done.filePath!);
+    const live = await expectLiveTieOuts(readFileSync(done.filePath!));
+    expect(live.formulas.some((f) => f.item.startsWith('Σ credit note totals = receivables and customer credits credited by their entries'))).toBe(true);
+    expect(sheet(live.recalculated, 'Credit notes').rows.length).toBe(2);
+  }, 240_000);
+
+  officeIt('opens in a real spreadsheet application: LibreOffice converts it to CSV with the Summary', async () => {
+    expect(workbookBuffer).toBeDefined();
+    // Its own throwaway profile (test/helpers/libreoffice.ts), so a concurrent LibreOffice is not in the
+    // way, with every formula recalculated on load. CSV: comma, double quote, UTF-8, from line 1.
+    const rows = await convertToCsv(workbookBuffer);
+    expect(rows[0]).toEqual(['section', 'item', 'expected', 'actual', 'status', 'detail']);
+    // The Summary as LibreOffice computed it: the tie-out lines, numbers equal, PASS.
+    const totals = rows.find((r) => r[1] === 'Σ invoice totals = Σ line amounts + Σ tax (USD)');
+    expect(totals).toBeDefined();
+    expect(Number(totals![2])).toBeGreaterThan(0);
+    expect(totals![3]).toBe(totals![2]);
+    expect(totals![4]).toBe('PASS');
+    const tieOuts = rows.filter((r) => r[0] === 'Tie-out' && (r[4] === 'PASS' || r[4] === 'FAIL'));
+    expect(tieOuts.length).toBeGreaterThanOrEqual(5);
+    expect(tieOuts.filter((r) => r[4] !== 'PASS')).toEqual([]);
   }, 150_000);
 });

@@ -6,11 +6,11 @@ import { LedgerModule } from '@closebook/ledger';
 import { MeteringWorkerModule } from '@closebook/metering';
 import { InvoicingWorkerModule } from '@closebook/invoicing';
 import { ExportsModule } from '@closebook/traceability';
-import { ReconciliationExceptionsWorkerModule, ReconciliationRunsWorkerModule } from '@closebook/reconciliation';
+import { CloseModule, ReconciliationExceptionsWorkerModule, ReconciliationRunsWorkerModule } from '@closebook/reconciliation';
 import { QUEUE_PROCESSORS } from './queue-processors';
 
 @Module({
-  imports: [LoggingModule, PlatformModule, ScheduleModule.forRoot(), WebhooksModule.forWorker(), SubscriptionsSchedulerModule, LedgerModule, MeteringWorkerModule, InvoicingWorkerModule, ExportsModule, ReconciliationExceptionsWorkerModule, ReconciliationRunsWorkerModule],
+  imports: [LoggingModule, PlatformModule, ScheduleModule.forRoot(), WebhooksModule.forWorker(), SubscriptionsSchedulerModule, LedgerModule, MeteringWorkerModule, InvoicingWorkerModule, ExportsModule, ReconciliationExceptionsWorkerModule, ReconciliationRunsWorkerModule, CloseModule],
   providers: [...QUEUE_PROCESSORS],
 })
 export class WorkerModule implements OnApplicationBootstrap {

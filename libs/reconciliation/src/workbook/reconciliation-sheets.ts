@@ -1,21 +1,43 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { cursorRows, WorkbookSheetRegistry, type WorkbookColumn, type WorkbookSheetProvider, type WorkbookSummaryLine } from '@closebook/traceability';
+import { countOf, cursorRows, WorkbookSheetRegistry, type WorkbookColumn, type WorkbookSheetProvider, type WorkbookSummaryLine } from '@closebook/traceability';
 import { CHECK_KEYS } from '../checks/tolerance';
 
 const col = (header: string, key: string, kind: WorkbookColumn['kind'] = 'text', width = 16): WorkbookColumn => ({ header, key, kind, width });
 
 /**
  * The latest finished result of each check for the month: the run that produced it, per check (a
- * check re-run alone replaces only its own results). What an auditor sees is what the close gate used.
+ * check re-run alone replaces only its own results). What an auditor sees is what the close gate used:
+ * the rule of `ReconciliationRunsService.latest` — a finished run (passed or failed) whose capture of
+ * the check is passed, failed or not_applicable (a check that compared nothing is a result too), the
+ * latest by finish time — with the run id as a last tie-break so every sheet picks the same run.
+ * Parameters: [organization, period].
  */
-const LATEST_RUNS_CTE = `
+export const LATEST_RUNS_CTE = `
 latest as (
   select distinct on (k.name) k.name as check_key, r.id as run_id
   from reconciliation_runs r cross join lateral jsonb_array_elements_text(r.checks) as k(name)
   where r.organization_id = ? and r.period = ? and r.status in ('passed', 'failed')
-    and r.capture->'checks'->k.name->>'status' in ('passed', 'failed')
-  order by k.name, r.finished_at desc, r.created_at desc
+    and r.capture->'checks'->k.name->>'status' in ('passed', 'failed', 'not_applicable')
+  order by k.name, r.finished_at desc, r.created_at desc, r.id desc
 )`;
+
+/**
+ * Per check, the latest finished run that ran it, whatever its outcome: when its capture of the
+ * check is `error`, the close is blocked (`check_error`, CloseService.status) and the Summary says
+ * ERROR. Parameters: [organization, period].
+ */
+const LAST_FINISHED_CTE = `
+last_finished as (
+  select distinct on (k.name) k.name as check_key, r.id as run_id, r.capture->'checks'->k.name->>'status' as status,
+         r.capture->'checks'->k.name->>'error' as error
+  from reconciliation_runs r cross join lateral jsonb_array_elements_text(r.checks) as k(name)
+  where r.organization_id = ? and r.period = ? and r.finished_at is not null
+  order by k.name, r.finished_at desc, r.created_at desc, r.id desc
+)`;
+
+const RESULTS_OF_LATEST = `from reconciliation_results x join latest l on l.run_id = x.run_id and l.check_key = x.check_key`;
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 
 export const RECONCILIATION_RESULTS_SHEET: WorkbookSheetProvider = {
   name: 'Reconciliation results',
@@ -41,27 +63,77 @@ export const RECONCILIATION_RESULTS_SHEET: WorkbookSheetProvider = {
       `with ${LATEST_RUNS_CTE}
        select x.id, x.run_id, x.check_key, x.item_key, x.item_type, x.status, x.expected::text as expected, x.actual::text as actual,
               x.variance::text as variance, x.currency, x.tolerance, x.details, x.created_at
-       from reconciliation_results x join latest l on l.run_id = x.run_id and l.check_key = x.check_key
+       ${RESULTS_OF_LATEST}
        order by x.check_key, x.item_key, x.id`,
       [org, period],
     ),
+  count: (em, org, period) => countOf(em, `with ${LATEST_RUNS_CTE} select count(*) as n ${RESULTS_OF_LATEST}`, [org, period]),
+  /**
+   * One line per check: PASS (passed), FAIL (failed), N/A (not_applicable: nothing to compare, never
+   * a silent PASS), ERROR (its latest finished run ended it in error) or NOT RUN; expected = the
+   * population the check compared, actual = its items passing (not failed).
+   */
   async summary(em, org, period): Promise<WorkbookSummaryLine[]> {
-    const rows = await em.execute<{ check_key: string; run_id: string; status: string | null; items: string | null; failed: string | null }[]>(
-      `with ${LATEST_RUNS_CTE}
-       select l.check_key, l.run_id, r.capture->'checks'->l.check_key->>'status' as status,
-              r.capture->'checks'->l.check_key->>'items' as items, r.capture->'checks'->l.check_key->>'failed' as failed
-       from latest l join reconciliation_runs r on r.id = l.run_id`,
-      [org, period],
+    type Row = {
+      check_key: string;
+      run_id: string | null;
+      status: string | null;
+      items: string | null;
+      failed: string | null;
+      warned: string | null;
+      pop_count: string | null;
+      pop_unit: string | null;
+      pop_reason: string | null;
+      last_run_id: string | null;
+      last_status: string | null;
+      last_error: string | null;
+    };
+    const rows = await em.execute<Row[]>(
+      `with ${LATEST_RUNS_CTE}, ${LAST_FINISHED_CTE}
+       select coalesce(l.check_key, f.check_key) as check_key, l.run_id, c.c->>'status' as status, c.c->>'items' as items, c.c->>'failed' as failed,
+              c.c->>'warned' as warned, c.c->'population'->>'count' as pop_count, c.c->'population'->>'unit' as pop_unit,
+              c.c->'population'->>'reason' as pop_reason, f.run_id as last_run_id, f.status as last_status, f.error as last_error
+       from latest l
+       full join last_finished f on f.check_key = l.check_key
+       left join reconciliation_runs r on r.id = l.run_id
+       left join lateral (select r.capture->'checks'->l.check_key as c) c on true`,
+      [org, period, org, period],
     );
     const byCheck = new Map(rows.map((r) => [r.check_key, r]));
-    return CHECK_KEYS.map((check) => {
+    return CHECK_KEYS.map((check): WorkbookSummaryLine => {
       const r = byCheck.get(check);
+      const base = { label: `Check ${check}`, format: 'count' as const, section: 'Close' };
+      if (r?.last_status === 'error') {
+        const shown = r.run_id ? `; the results shown are run ${r.run_id}'s` : '';
+        return {
+          ...base,
+          expected: r.run_id && r.pop_count !== null ? Number(r.pop_count) : null,
+          actual: r.run_id ? Number(r.items ?? 0) - Number(r.failed ?? 0) : null,
+          status: 'ERROR',
+          detail: `run ${r.last_run_id} ended the check in error${r.last_error ? `: ${r.last_error}` : ''}${shown}`,
+        };
+      }
+      if (!r?.run_id) return { ...base, expected: null, actual: null, status: 'NOT RUN', detail: 'no finished run of the month has a result for this check' };
+      const population = r.pop_count !== null ? `${Number(r.pop_count).toLocaleString('en-US')} ${r.pop_unit ?? 'items'}` : 'not captured';
+      const items = Number(r.items ?? 0);
+      const failed = Number(r.failed ?? 0);
+      const counts = `${plural(items, 'item')} compared, ${failed.toLocaleString('en-US')} failed${r.warned !== null && Number(r.warned) > 0 ? `, ${Number(r.warned).toLocaleString('en-US')} warned` : ''}`;
+      const expected = r.pop_count !== null ? Number(r.pop_count) : null;
+      if (r.status === 'not_applicable') {
+        return {
+          ...base,
+          expected,
+          actual: items - failed,
+          status: 'N/A',
+          detail: `not applicable: ${r.pop_reason ?? 'nothing to compare'} (run ${r.run_id}; population ${population}; ${counts})`,
+        };
+      }
       return {
-        label: `Check ${check}`,
-        expected: r ? Number(r.items ?? 0) : null,
-        actual: r ? Number(r.items ?? 0) - Number(r.failed ?? 0) : null,
-        status: !r ? 'NOT RUN' : r.status === 'passed' ? 'PASS' : 'FAIL',
-        detail: r ? `run ${r.run_id}: items checked (expected) and passing (actual)` : 'no finished run for the month',
+        ...base,
+        expected,
+        actual: items - failed,
+        status: r.status === 'passed' ? 'PASS' : 'FAIL',
+        detail: `run ${r.run_id}: population ${population} (expected); ${counts} (actual: items passing)`,
       };
     });
   },
@@ -106,12 +178,24 @@ export const EXCEPTIONS_SHEET: WorkbookSheetProvider = {
        order by e.opened_at, e.id`,
       [org, period],
     ),
+  count: (em, org, period) => countOf(em, `select count(*) as n from exceptions e join exception_queues q on q.id = e.queue_id where e.organization_id = ? and e.period = ?`, [org, period]),
   async summary(em, org, period): Promise<WorkbookSummaryLine[]> {
     const [r] = await em.execute<{ total: string; open: string }[]>(
       `select count(*)::text as total, count(*) filter (where status in ('open', 'assigned'))::text as open from exceptions where organization_id = ? and period = ?`,
       [org, period],
     );
-    return [{ label: 'Exceptions still open', expected: 0, actual: Number(r?.open ?? 0), status: Number(r?.open ?? 0) === 0 ? 'PASS' : 'FAIL', detail: `${r?.total ?? 0} exception(s) of the month in all` }];
+    const open = Number(r?.open ?? 0);
+    return [
+      {
+        label: 'Exceptions still open',
+        expected: 0,
+        actual: open,
+        status: open === 0 ? 'PASS' : 'FAIL',
+        detail: `${r?.total ?? 0} exception(s) of the month in all`,
+        format: 'count',
+        section: 'Close',
+      },
+    ];
   },
   emptyNote: 'No exception was opened for this month.',
 };

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { countOf, cursorBatches, cursorRows, periodScope } from './sql';
 import { INVOICES_IN_SCOPE } from './scope-sql';
 import { minorToMajor } from './cells';
+import { DOCUMENT_SHEETS } from './document-sheets';
 import { WorkbookSheetRegistry, type WorkbookColumn, type WorkbookSheetProvider } from './sheet-registry';
 
 const id = (header: string, key: string, width = 38): WorkbookColumn => ({ header, key, width, kind: 'id' });
@@ -28,6 +29,7 @@ export const INVOICES_SHEET: WorkbookSheetProvider = {
     id('subscription_id', 'subscription_id'),
     text('kind', 'kind', 11),
     text('status', 'status', 10),
+    date('issue_date', 'issue_date'),
     datetime('period_start', 'period_start'),
     datetime('period_end', 'period_end'),
     money('subtotal', 'subtotal'),
@@ -42,15 +44,14 @@ export const INVOICES_SHEET: WorkbookSheetProvider = {
     cursorRows(
       em,
       `select i.id, i.number, c.external_id as customer, i.customer_id, i.subscription_id, i.kind, i.status,
-              i.period_start, i.period_end, i.subtotal::text as subtotal, i.tax_amount::text as tax, i.total::text as total,
+              to_char(i.issue_date, 'YYYY-MM-DD') as issue_date, i.period_start, i.period_end, i.subtotal::text as subtotal, i.tax_amount::text as tax, i.total::text as total,
               i.currency, i.finalized_at, i.due_at, i.content_hash
        from invoices i join customers c on c.id = i.customer_id
-       where i.organization_id = ? and i.period_start >= ? and i.period_start < ?
-       order by i.period_start, i.id`,
+       where i.id in (${INVOICES_IN_SCOPE})
+       order by i.issue_date, i.period_start, i.id`,
       params(org, period),
     ),
-  count: (em, org, period) =>
-    countOf(em, `select count(*) as n from invoices i where i.organization_id = ? and i.period_start >= ? and i.period_start < ?`, params(org, period)),
+  count: (em, org, period) => countOf(em, `select count(*) as n from (${INVOICES_IN_SCOPE}) x`, params(org, period)),
 };
 
 export const INVOICE_LINES_SHEET: WorkbookSheetProvider = {
@@ -82,20 +83,18 @@ export const INVOICE_LINES_SHEET: WorkbookSheetProvider = {
               (select string_agg(ir.rollup_id::text, ' ' order by ir.rollup_id) from invoice_rollups ir where ir.invoice_line_id = l.id) as rollup_ids,
               l.source_type, l.source_id
        from invoices i join invoice_lines l on l.invoice_id = i.id
-       where i.organization_id = ? and i.period_start >= ? and i.period_start < ?
-       order by i.period_start, i.id, l.position`,
+       where i.id in (${INVOICES_IN_SCOPE})
+       order by i.issue_date, i.period_start, i.id, l.position`,
       params(org, period),
     ),
-  count: (em, org, period) =>
-    countOf(
-      em,
-      `select count(*) as n from invoices i join invoice_lines l on l.invoice_id = i.id where i.organization_id = ? and i.period_start >= ? and i.period_start < ?`,
-      params(org, period),
-    ),
+  count: (em, org, period) => countOf(em, `select count(*) as n from invoice_lines l where l.invoice_id in (${INVOICES_IN_SCOPE})`, params(org, period)),
 };
 
-/** The month's rollups, plus any rollup an invoice of the month priced (a transition invoice may price an earlier period's). */
-const ROLLUPS_WHERE = `r.organization_id = ? and ((r.period_start >= ? and r.period_start < ?)
+/**
+ * The rollups of billing periods ending in the month (those the month's period invoices bill),
+ * plus any rollup an invoice of the month priced.
+ */
+const ROLLUPS_WHERE = `r.organization_id = ? and ((r.period_end > ? and r.period_end <= ?)
   or r.id in (select ir.rollup_id from invoice_rollups ir where ir.invoice_id in (${INVOICES_IN_SCOPE})))`;
 
 export const ROLLUPS_SHEET: WorkbookSheetProvider = {
@@ -120,7 +119,7 @@ export const ROLLUPS_SHEET: WorkbookSheetProvider = {
       `select r.id, r.subscription_id, r.product_key, r.price_key, r.aggregation, r.period_start, r.period_end,
               r.event_count::text as event_count, r.aggregate::text as aggregate, r.digest::text as digest, r.computed_at
        from usage_rollups r where ${ROLLUPS_WHERE}
-       order by r.period_start, r.subscription_id, r.product_key, r.price_key, r.id`,
+       order by r.period_end, r.subscription_id, r.product_key, r.price_key, r.id`,
       [...params(org, period), ...params(org, period)],
     ),
   count: (em, org, period) => countOf(em, `select count(*) as n from usage_rollups r where ${ROLLUPS_WHERE}`, [...params(org, period), ...params(org, period)]),
@@ -157,9 +156,8 @@ export const USAGE_EVENTS_SHEET: WorkbookSheetProvider = {
   count: (em, org, period) => countOf(em, `select count(*) as n from usage_events e where e.organization_id = ? and e.ts >= ? and e.ts < ?`, params(org, period)),
 };
 
-/** Entries dated in the month, and every entry recording an invoice of the month (whatever its date). */
-const ENTRIES_WHERE = `je.organization_id = ? and ((je.entry_date >= ?::date and je.entry_date < ?::date)
-  or (je.source_type = 'invoice' and je.source_id in (select x.id::text from (${INVOICES_IN_SCOPE}) x)))`;
+/** Exactly the journal lines dated in the month (reversals included): the month's ledger, as the trial balance sums it. */
+const ENTRIES_WHERE = `je.organization_id = ? and je.entry_date >= ?::date and je.entry_date < ?::date`;
 
 export const LEDGER_ENTRIES_SHEET: WorkbookSheetProvider = {
   name: 'Ledger entries',
@@ -194,7 +192,7 @@ export const LEDGER_ENTRIES_SHEET: WorkbookSheetProvider = {
        join ledger_accounts a on a.id = jl.account_id
        where ${ENTRIES_WHERE}
        order by je.entry_date, je.created_at, je.id, jl.line_no`,
-      [...p, ...p],
+      p,
     )) {
       // Journal lines hold integer minor units; the sheet shows major units in the entry's currency.
       const currency = String(r.currency);
@@ -202,12 +200,27 @@ export const LEDGER_ENTRIES_SHEET: WorkbookSheetProvider = {
     }
   },
   count: (em, org, period) =>
-    countOf(em, `select count(*) as n from journal_entries je join journal_lines jl on jl.entry_id = je.id where ${ENTRIES_WHERE}`, [...params(org, period), ...params(org, period)]),
+    countOf(em, `select count(*) as n from journal_entries je join journal_lines jl on jl.entry_id = je.id where ${ENTRIES_WHERE}`, params(org, period)),
 };
 
-/** Entries made in the month, and every entry about an invoice of the month (finalized after it ends, say). */
-const AUDIT_WHERE = `a.organization_id = ? and ((a.created_at >= ? and a.created_at < ?)
-  or (a.resource_type = 'invoice' and a.resource_id in (select x.id::text from (${INVOICES_IN_SCOPE}) x)))`;
+/**
+ * Entries made in the month, and — whenever they were written — every entry about the month's
+ * documents (its invoices, credit notes and payments) and its close (the accounting period, its
+ * reconciliation runs, sign-offs, exceptions and close). Parameters: `auditParams`.
+ */
+const AUDIT_WHERE = `a.organization_id = ? and (
+  (a.created_at >= ? and a.created_at < ?)
+  or (a.resource_type = 'invoice' and a.resource_id in (select x.id::text from (${INVOICES_IN_SCOPE}) x))
+  or (a.resource_type = 'credit_note' and a.resource_id in (select cn.id::text from credit_notes cn where cn.organization_id = ? and cn.created_at >= ? and cn.created_at < ?))
+  or (a.resource_type = 'payment' and a.resource_id in (select p.id::text from payments p where p.organization_id = ? and p.received_at >= ? and p.received_at < ?))
+  or (a.resource_type in ('period', 'accounting_period') and a.resource_id = ?)
+  or (a.resource_type = 'reconciliation_run' and a.resource_id in (select r.id::text from reconciliation_runs r where r.organization_id = ? and r.period = ?))
+  or (a.resource_type = 'close_sign_off' and a.resource_id in (select s.id::text from close_sign_offs s where s.organization_id = ? and s.period = ?))
+  or (a.resource_type = 'exception' and a.resource_id in (select e.id::text from exceptions e where e.organization_id = ? and e.period = ?)))`;
+const auditParams = (org: string, period: string) => {
+  const p = params(org, period);
+  return [...p, ...p, ...p, ...p, period, org, period, org, period, org, period];
+};
 
 export const AUDIT_LOG_SHEET: WorkbookSheetProvider = {
   name: 'Audit log',
@@ -230,9 +243,9 @@ export const AUDIT_LOG_SHEET: WorkbookSheetProvider = {
       `select a.id, a.created_at, a.actor, a.actor_key_id, a.action, a.resource_type, a.resource_id, a.data::text as data, a.request_id, a.idempotency_key
        from audit_log a where ${AUDIT_WHERE}
        order by a.created_at, a.id`,
-      [...params(org, period), ...params(org, period)],
+      auditParams(org, period),
     ),
-  count: (em, org, period) => countOf(em, `select count(*) as n from audit_log a where ${AUDIT_WHERE}`, [...params(org, period), ...params(org, period)]),
+  count: (em, org, period) => countOf(em, `select count(*) as n from audit_log a where ${AUDIT_WHERE}`, auditParams(org, period)),
 };
 
 async function* noRows(): AsyncGenerator<Record<string, unknown>> {
@@ -264,6 +277,7 @@ export const BUILTIN_SHEETS = [
   ROLLUPS_SHEET,
   USAGE_EVENTS_SHEET,
   LEDGER_ENTRIES_SHEET,
+  ...DOCUMENT_SHEETS,
   RECONCILIATION_RESULTS_PLACEHOLDER,
   EXCEPTIONS_PLACEHOLDER,
   AUDIT_LOG_SHEET,

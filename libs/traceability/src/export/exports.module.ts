@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MikroOrmModule } from '@mikro-orm/nestjs';
+import { LedgerModule } from '@closebook/ledger';
+import { LedgerWorkbookSheets } from './ledger-sheets';
 import { Export } from './export.entity';
 import { BuiltinWorkbookSheets } from './builtin-sheets';
 import { ExportOptions, ExportsService } from './exports.service';
@@ -13,8 +15,9 @@ export const EXPORT_ENTITIES = [Export];
  * sheets with `WorkbookSheetRegistry`), the streaming writer and the `exports.audit-workbook` job.
  */
 @Module({
-  imports: [MikroOrmModule.forFeature(EXPORT_ENTITIES)],
-  providers: [WorkbookSheetRegistry, BuiltinWorkbookSheets, ExportOptions, ExportsService, ExportsJobs],
+  // LedgerModule: the trial balance sheet and tie-outs read the ledger's own report.
+  imports: [MikroOrmModule.forFeature(EXPORT_ENTITIES), LedgerModule],
+  providers: [WorkbookSheetRegistry, BuiltinWorkbookSheets, LedgerWorkbookSheets, ExportOptions, ExportsService, ExportsJobs],
   exports: [WorkbookSheetRegistry, ExportOptions, ExportsService],
 })
 export class ExportsModule {}

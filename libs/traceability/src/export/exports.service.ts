@@ -5,10 +5,12 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { Injectable, Logger } from '@nestjs/common';
 import { IsolationLevel } from '@mikro-orm/core';
 import { EntityManager } from '@mikro-orm/postgresql';
+import { LedgerReportsService } from '@closebook/ledger';
 import { AppConfig, AuditService, ConflictError, decodeCursor, afterCursor, isUuid, JobsService, NotFoundError } from '@closebook/platform';
 import { Export, type ExportKind } from './export.entity';
 import { WorkbookSheetRegistry, type WorkbookSummaryLine } from './sheet-registry';
 import { periodScope } from './sql';
+import { SheetRefs } from './formula-refs';
 import { computeTieOuts, INFO } from './tie-outs';
 import { EXCEL_MAX_DATA_ROWS, writeWorkbook, type WorkbookProgress } from './workbook-writer';
 
@@ -55,6 +57,7 @@ export class ExportsService {
     private readonly audit: AuditService,
     private readonly registry: WorkbookSheetRegistry,
     private readonly options: ExportOptions,
+    private readonly ledgerReports: LedgerReportsService,
   ) {}
 
   /** Where finished files live (`EXPORTS_DIR`, relative to the working directory unless absolute). */
@@ -130,7 +133,10 @@ export class ExportsService {
           for (const s of sheets) if (s.count) counts.set(s.name, await s.count(tx, exp.organizationId, exp.period));
           const estimated = [...counts.values()].reduce((a, b) => a + b, 0);
           await update('update exports set rows_estimated = ? where id = ?', [estimated, exp.id]);
-          const summary: WorkbookSummaryLine[] = await computeTieOuts(tx, scope);
+          // Every sheet has an exact count, so the sheets' parts (and the formulas over them) are known before writing.
+          const refs = new SheetRefs(sheets, counts, maxRowsPerSheet);
+          const tb = await this.ledgerReports.trialBalance(tx, exp.organizationId, exp.period);
+          const summary: WorkbookSummaryLine[] = await computeTieOuts(tx, scope, refs, tb);
           for (const s of sheets) {
             if (s.summary) summary.push(...(await s.summary(tx, exp.organizationId, exp.period)));
             else if (s.placeholder) summary.push({ label: `${s.name}: not included`, expected: null, actual: null, status: INFO, detail: s.emptyNote });

@@ -16,14 +16,33 @@ export interface WorkbookColumn {
 
 export type WorkbookRow = Record<string, unknown>;
 
-/** One line of the Summary: a tie-out (PASS/FAIL), a reconciliation check's status, or a figure (INFO). */
+/**
+ * A Summary cell: a value, or a live spreadsheet formula (without the leading `=`) over the other
+ * sheets with the value Closebook computed for it as its cached result (what a reader that does not
+ * recalculate shows; a spreadsheet application recalculates it on load).
+ */
+export type WorkbookSummaryValue = string | number | null | { formula: string; result: string | number | null };
+
+/** How a Summary line's figures are shown: money in its currency's minor units, a count, or text. */
+export type WorkbookSummaryFormat = 'money' | 'count' | 'text';
+
+/**
+ * One line of the Summary: a tie-out (PASS/FAIL — with formulas, the status is itself a formula
+ * comparing them), a reconciliation check's status (PASS, FAIL, N/A, NOT RUN, ERROR), or a figure (INFO).
+ */
 export interface WorkbookSummaryLine {
   label: string;
-  expected: string | number | null;
-  actual: string | number | null;
+  expected: WorkbookSummaryValue;
+  actual: WorkbookSummaryValue;
   status: string;
   /** Free text shown next to the line (how it was computed, the currency...). */
   detail?: string;
+  /** Number format of `expected` and `actual` (default: count for integers, money otherwise). */
+  format?: WorkbookSummaryFormat;
+  /** The currency of a money line (its minor units set the format and the PASS tolerance). */
+  currency?: string;
+  /** Section shown in the Summary's first column (default `Tie-out`). */
+  section?: string;
 }
 
 /** Everything a sheet reads with: the export's snapshot transaction, the tenant and the month. */

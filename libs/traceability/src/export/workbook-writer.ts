@@ -4,7 +4,10 @@ import ExcelJS from 'exceljs';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { ExportSheetCount } from './export.entity';
 import { cellText, DATE_FORMAT, DATETIME_FORMAT, decimalCell, minorUnits, moneyFormat } from './cells';
-import type { WorkbookColumn, WorkbookScope, WorkbookSheetProvider, WorkbookSummaryLine } from './sheet-registry';
+import { columnLetter, partName } from './formula-refs';
+import type { WorkbookColumn, WorkbookScope, WorkbookSheetProvider, WorkbookSummaryLine, WorkbookSummaryValue } from './sheet-registry';
+
+export { partName } from './formula-refs';
 
 /** Excel's last row is 1,048,576; one is the header. */
 export const EXCEL_MAX_DATA_ROWS = 1_048_575;
@@ -66,9 +69,21 @@ function defaultFormat(col: WorkbookColumn): string | undefined {
   }
 }
 
-/** A row value as a cell value: dates as Excel dates, decimals as numbers, ids and JSON as text. */
+/** A formula value `{formula, result}` (a row's own formula, or a Summary tie-out). */
+function isFormula(v: unknown): v is { formula: string; result: unknown } {
+  return typeof v === 'object' && v !== null && typeof (v as { formula?: unknown }).formula === 'string';
+}
+
+/**
+ * A row value as a cell value: dates as Excel dates, decimals as numbers, ids and JSON as text. A
+ * formula keeps its text (`{key}` tokens already resolved) and shows `result` until recalculated.
+ */
 function cellValue(col: WorkbookColumn, v: unknown): ExcelJS.CellValue {
   if (v === null || v === undefined) return null;
+  if (isFormula(v)) {
+    const result = v.result === null || v.result === undefined ? undefined : cellValue(col, v.result);
+    return { formula: v.formula, ...(result === undefined || result === null ? {} : { result: result as number | string }) } as ExcelJS.CellFormulaValue;
+  }
   switch (col.kind) {
     case 'money':
     case 'number':
@@ -92,11 +107,42 @@ function cellValue(col: WorkbookColumn, v: unknown): ExcelJS.CellValue {
 export const SUMMARY_COLUMNS: WorkbookColumn[] = [
   { header: 'section', key: 'section', width: 16, kind: 'text' },
   { header: 'item', key: 'item', width: 70, kind: 'text' },
-  { header: 'expected', key: 'expected', width: 18, kind: 'number', numFmt: '#,##0.##########' },
-  { header: 'actual', key: 'actual', width: 18, kind: 'number', numFmt: '#,##0.##########' },
+  { header: 'expected', key: 'expected', width: 18, kind: 'number' },
+  { header: 'actual', key: 'actual', width: 18, kind: 'number' },
   { header: 'status', key: 'status', width: 10, kind: 'text' },
   { header: 'detail', key: 'detail', width: 90, kind: 'text' },
 ];
+
+const COUNT_FORMAT = '#,##0';
+
+/** A Summary line's number format: money in its currency's minor units, counts as integers. */
+function summaryFormat(line: WorkbookSummaryLine): string {
+  if (line.format === 'count') return COUNT_FORMAT;
+  if (line.format === 'money') return moneyFormat(minorUnits(line.currency ?? 'USD'));
+  const values = [line.expected, line.actual].map((v) => (isFormula(v) ? v.result : v));
+  const integral = values.every((v) => v === null || (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && /^-?\d+$/.test(v)));
+  return integral ? COUNT_FORMAT : moneyFormat(minorUnits(line.currency ?? 'USD'));
+}
+
+/** Half the line's smallest unit: what PASS allows between two formulas (sums of doubles carry float noise). */
+function summaryTolerance(line: WorkbookSummaryLine): string {
+  if (summaryFormat(line) === COUNT_FORMAT) return '0.5';
+  return (0.5 / 10 ** minorUnits(line.currency ?? 'USD')).toString();
+}
+
+function summaryValue(v: WorkbookSummaryValue): ExcelJS.CellValue {
+  if (v === null) return null;
+  return cellValue(SUMMARY_COLUMNS[2], v);
+}
+
+/** A row's own formula: each `{key}` becomes that column's cell in row `row` (`{opening}` → `B2`). */
+function rowFormula(formula: string, letters: ReadonlyMap<string, string>, row: number): string {
+  return formula.replace(/\{([a-z0-9_]+)\}/g, (token, key: string) => {
+    const l = letters.get(key);
+    if (!l) throw new Error(`formula ${formula} names no column of its sheet: ${token}`);
+    return `${l}${row}`;
+  });
+}
 
 /** Rows between two checks of the zip's backlog. */
 const DRAIN_EVERY = 500;
@@ -114,9 +160,6 @@ async function drained(ws: ExcelJS.Worksheet): Promise<void> {
   const backlog = dest ? (dest._writableState?.length ?? dest.writableLength ?? 0) : 0;
   if (dest && backlog > MAX_BACKLOG) await once(dest, 'drain');
 }
-
-/** Name of part `n` (1-based) of a sheet split past the row limit. */
-export const partName = (name: string, n: number) => (n === 1 ? name : `${name} ${n}`);
 
 /**
  * Writes the auditor workbook with exceljs' streaming writer: rows are committed as they come
@@ -171,16 +214,23 @@ export async function writeWorkbook(
       r++;
     }
     for (const line of content.summary) {
+      const rowNumber = r + 1;
+      const live = isFormula(line.expected) || isFormula(line.actual);
+      // A live tie-out's status is itself a formula: PASS while the two sides agree, whatever is edited.
+      const status: ExcelJS.CellValue = live
+        ? { formula: `IF(ABS(C${rowNumber}-D${rowNumber})<${summaryTolerance(line)},"PASS","FAIL")`, result: line.status }
+        : line.status;
       const row = ws.addRow([
-        'Tie-out',
+        line.section ?? 'Tie-out',
         cellText(line.label),
-        line.expected === null ? null : cellValue(SUMMARY_COLUMNS[2], line.expected),
-        line.actual === null ? null : cellValue(SUMMARY_COLUMNS[3], line.actual),
-        line.status,
+        summaryValue(line.expected),
+        summaryValue(line.actual),
+        status,
         line.detail ? cellText(line.detail) : null,
       ]);
-      row.getCell(3).style = styleFor(SUMMARY_COLUMNS[2].numFmt);
-      row.getCell(4).style = styleFor(SUMMARY_COLUMNS[3].numFmt);
+      const format = styleFor(summaryFormat(line));
+      row.getCell(3).style = format;
+      row.getCell(4).style = format;
       if (line.status === 'PASS') row.getCell(5).style = PASS_STYLE;
       if (line.status === 'FAIL') row.getCell(5).style = FAIL_STYLE;
       row.commit();
@@ -190,7 +240,9 @@ export async function writeWorkbook(
       const n = content.counts.get(sheet.name);
       const parts = n === undefined ? 1 : Math.max(1, Math.ceil(n / opts.maxRowsPerSheet));
       const where = parts > 1 ? `continued on ${parts} sheets: ${Array.from({ length: parts }, (_, i) => partName(sheet.name, i + 1)).join(', ')}` : sheet.placeholder ? 'no provider registered' : null;
-      ws.addRow(['Sheet', sheet.name, null, n ?? null, 'INFO', where]).commit();
+      const row = ws.addRow(['Sheet', sheet.name, null, n ?? null, 'INFO', where]);
+      row.getCell(4).style = styleFor(COUNT_FORMAT);
+      row.commit();
       r++;
     }
     close(ws, SUMMARY_COLUMNS.length, r);
@@ -201,6 +253,7 @@ export async function writeWorkbook(
     const cols = sheet.columns;
     const formats = cols.map((c) => styleFor(defaultFormat(c)));
     const moneyCols = cols.map((c, i) => (c.kind === 'money' && !c.numFmt ? i : -1)).filter((i) => i >= 0);
+    const tokens = new Map(cols.map((c, i) => [c.key, columnLetter(i)]));
     let part = 1;
     let ws = open(partName(sheet.name, part), cols);
     let inPart = 0;
@@ -216,7 +269,10 @@ export async function writeWorkbook(
           inPart = 0;
         }
         const values = new Array<ExcelJS.CellValue>(cols.length);
-        for (let i = 0; i < cols.length; i++) values[i] = cellValue(cols[i], data[cols[i].key]);
+        for (let i = 0; i < cols.length; i++) {
+          const v = data[cols[i].key];
+          values[i] = cellValue(cols[i], isFormula(v) ? { ...v, formula: rowFormula(v.formula, tokens, inPart + 2) } : v);
+        }
         const row = ws.addRow(values);
         for (let i = 0; i < cols.length; i++) if (values[i] !== null) row.getCell(i + 1).style = formats[i];
         if (moneyCols.length && data.currency !== undefined) {
