@@ -107,7 +107,7 @@ export const RECONCILIATION_RESULTS_SHEET: WorkbookSheetProvider = {
         const shown = r.run_id ? `; the results shown are run ${r.run_id}'s` : '';
         return {
           ...base,
-          expected: r.run_id && r.pop_count !== null ? Number(r.pop_count) : null,
+          expected: r.run_id ? Number(r.items ?? 0) : null,
           actual: r.run_id ? Number(r.items ?? 0) - Number(r.failed ?? 0) : null,
           status: 'ERROR',
           detail: `run ${r.last_run_id} ended the check in error${r.last_error ? `: ${r.last_error}` : ''}${shown}`,
@@ -118,7 +118,8 @@ export const RECONCILIATION_RESULTS_SHEET: WorkbookSheetProvider = {
       const items = Number(r.items ?? 0);
       const failed = Number(r.failed ?? 0);
       const counts = `${plural(items, 'item')} compared, ${failed.toLocaleString('en-US')} failed${r.warned !== null && Number(r.warned) > 0 ? `, ${Number(r.warned).toLocaleString('en-US')} warned` : ''}`;
-      const expected = r.pop_count !== null ? Number(r.pop_count) : null;
+      // Items compared against items passing: like for like (the population — documents, lines, periods — is in the detail).
+      const expected = items;
       if (r.status === 'not_applicable') {
         return {
           ...base,
