@@ -1,22 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { countOf, cursorBatches, cursorRows, periodScope } from './sql';
+import { countOf, cursorBatches, cursorRows } from './sql';
+import { date, datetime, id, money, monthParams, num, text } from './columns';
 import { INVOICES_IN_SCOPE } from './scope-sql';
 import { minorToMajor } from './cells';
 import { DOCUMENT_SHEETS } from './document-sheets';
 import { WorkbookSheetRegistry, type WorkbookColumn, type WorkbookSheetProvider } from './sheet-registry';
 
-const id = (header: string, key: string, width = 38): WorkbookColumn => ({ header, key, width, kind: 'id' });
-const text = (header: string, key: string, width = 16): WorkbookColumn => ({ header, key, width, kind: 'text' });
-const money = (header: string, key: string): WorkbookColumn => ({ header, key, width: 14, kind: 'money' });
-const num = (header: string, key: string, width = 12): WorkbookColumn => ({ header, key, width, kind: 'number' });
-const datetime = (header: string, key: string): WorkbookColumn => ({ header, key, width: 20, kind: 'datetime' });
-const date = (header: string, key: string): WorkbookColumn => ({ header, key, width: 12, kind: 'date' });
-
-/** `[org, from, to]` for a month. */
-function params(organizationId: string, period: string): [string, string, string] {
-  const s = periodScope(organizationId, period);
-  return [organizationId, s.from.toISOString(), s.to.toISOString()];
-}
+const params = monthParams;
 
 export const INVOICES_SHEET: WorkbookSheetProvider = {
   name: 'Invoices',

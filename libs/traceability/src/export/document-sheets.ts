@@ -1,21 +1,12 @@
-import { countOf, cursorRows, periodScope } from './sql';
-import type { WorkbookColumn, WorkbookSheetProvider } from './sheet-registry';
+import { countOf, cursorRows } from './sql';
+import { datetime, id, money, monthParams as params, num, text } from './columns';
+import type { WorkbookSheetProvider } from './sheet-registry';
 
 /**
  * Credit notes and payments of the month (docs/exports.md "Period scope"): each on its accounting
  * date — a credit note the day it was created, a payment the day it was received — with the
  * invoice (and line) it relates to and the journal entry that posted it.
  */
-
-const id = (header: string, key: string): WorkbookColumn => ({ header, key, width: 38, kind: 'id' });
-const text = (header: string, key: string, width = 16): WorkbookColumn => ({ header, key, width, kind: 'text' });
-const money = (header: string, key: string): WorkbookColumn => ({ header, key, width: 14, kind: 'money' });
-const datetime = (header: string, key: string): WorkbookColumn => ({ header, key, width: 20, kind: 'datetime' });
-
-function params(organizationId: string, period: string): [string, string, string] {
-  const s = periodScope(organizationId, period);
-  return [organizationId, s.from.toISOString(), s.to.toISOString()];
-}
 
 /** The (first, not reversing) journal entry of a document. */
 const entryOf = (type: string, idCol: string) =>
@@ -68,7 +59,7 @@ export const CREDIT_NOTE_LINES_SHEET: WorkbookSheetProvider = {
     text('line_type', 'line_type', 16),
     text('product', 'product_key', 18),
     text('description', 'description', 40),
-    { header: 'quantity', key: 'quantity', width: 12, kind: 'number' },
+    num('quantity', 'quantity'),
     money('amount', 'amount'),
     text('currency', 'currency', 9),
   ],

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ACCOUNTS, LedgerReportsService, type TrialBalance } from '@closebook/ledger';
+import { ACCOUNTS, addPeriods, firstDay, LedgerReportsService, type TrialBalance } from '@closebook/ledger';
 import { minorToMajor } from './cells';
-import { cursorRows, periodScope } from './sql';
+import { id, money, text } from './columns';
+import { cursorRows } from './sql';
 import { WorkbookSheetRegistry, type WorkbookColumn, type WorkbookRow, type WorkbookSheetProvider } from './sheet-registry';
 
 /**
@@ -13,17 +14,35 @@ import { WorkbookSheetRegistry, type WorkbookColumn, type WorkbookRow, type Work
  * receivables sub-ledger), read in the export's snapshot.
  */
 
-const text = (header: string, key: string, width = 16): WorkbookColumn => ({ header, key, width, kind: 'text' });
-const id = (header: string, key: string): WorkbookColumn => ({ header, key, width: 38, kind: 'id' });
-const money = (header: string, key: string, width = 15): WorkbookColumn => ({ header, key, width, kind: 'money' });
 
 /** A row's own formula: `{key}` stands for that column's cell in the same row (workbook-writer). */
 const rowFormula = (formula: string, result: string) => ({ formula, result });
 
-/** `[first day, last day, first day of the next month]` of a month. */
+/** The first day of a month and of the next (the ledger's own date rules). */
 function days(period: string): { first: string; next: string } {
-  const s = periodScope('', period);
-  return { first: s.from.toISOString().slice(0, 10), next: s.to.toISOString().slice(0, 10) };
+  return { first: firstDay(period), next: firstDay(addPeriods(period, 1)) };
+}
+
+/**
+ * One account's balance movements per currency, in minor units: `opening` (entries dated before the
+ * month), `closing` (through its end) and the month's movement split by `columns` — each the sum
+ * of an expression over `l` (journal line) for the month's lines matching a condition on `e` (its entry).
+ */
+async function accountMovements(em: EntityManager, org: string, period: string, code: string, columns: Record<string, { sum: string; where?: string }>): Promise<MinorRow[]> {
+  const d = days(period);
+  const names = Object.keys(columns);
+  return em.execute<MinorRow[]>(
+    `select a.currency,
+            coalesce(sum(l.debit - l.credit) filter (where e.entry_date < ?::date), 0)::text as opening,
+            ${names.map((n) => `coalesce(sum(${columns[n].sum}) filter (where e.entry_date >= ?::date and (${columns[n].where ?? 'true'})), 0)::text as ${n}`).join(',\n            ')},
+            coalesce(sum(l.debit - l.credit), 0)::text as closing
+     from ledger_accounts a
+     left join journal_lines l on l.account_id = a.id
+     left join journal_entries e on e.id = l.entry_id and e.entry_date < ?::date
+     where a.organization_id = ? and a.code = ? and (l.id is null or e.id is not null)
+     group by a.currency order by a.currency`,
+    [d.first, ...names.map(() => d.first), d.next, org, code],
+  );
 }
 
 export const TRIAL_BALANCE_COLUMNS: WorkbookColumn[] = [
@@ -123,22 +142,12 @@ const major = (r: MinorRow, k: string) => minorToMajor(r[k] ?? '0', r.currency);
  * other is the closing balance by construction of the journal, and the Summary ties it to the trial balance.
  */
 export async function arRollForward(em: EntityManager, org: string, period: string): Promise<WorkbookRow[]> {
-  const d = days(period);
-  const rows = await em.execute<MinorRow[]>(
-    `select a.currency,
-            coalesce(sum(l.debit - l.credit) filter (where e.entry_date < ?::date), 0)::text as opening,
-            coalesce(sum(l.debit - l.credit) filter (where e.entry_date >= ?::date and e.source_type = 'invoice'), 0)::text as invoiced,
-            coalesce(sum(l.credit - l.debit) filter (where e.entry_date >= ?::date and e.source_type = 'credit_note'), 0)::text as credited,
-            coalesce(sum(l.credit - l.debit) filter (where e.entry_date >= ?::date and e.source_type = 'payment'), 0)::text as paid,
-            coalesce(sum(l.debit - l.credit) filter (where e.entry_date >= ?::date and e.source_type not in ('invoice', 'credit_note', 'payment')), 0)::text as other,
-            coalesce(sum(l.debit - l.credit), 0)::text as closing
-     from ledger_accounts a
-     left join journal_lines l on l.account_id = a.id
-     left join journal_entries e on e.id = l.entry_id and e.entry_date < ?::date
-     where a.organization_id = ? and a.code = ? and (l.id is null or e.id is not null)
-     group by a.currency order by a.currency`,
-    [d.first, d.first, d.first, d.first, d.first, d.next, org, ACCOUNTS.ACCOUNTS_RECEIVABLE],
-  );
+  const rows = await accountMovements(em, org, period, ACCOUNTS.ACCOUNTS_RECEIVABLE, {
+    invoiced: { sum: 'l.debit - l.credit', where: `e.source_type = 'invoice'` },
+    credited: { sum: 'l.credit - l.debit', where: `e.source_type = 'credit_note'` },
+    paid: { sum: 'l.credit - l.debit', where: `e.source_type = 'payment'` },
+    other: { sum: 'l.debit - l.credit', where: `e.source_type not in ('invoice', 'credit_note', 'payment')` },
+  });
   return rows.map((r) => ({
     currency: r.currency,
     opening: major(r, 'opening'),
@@ -205,20 +214,10 @@ export async function deferredRollForward(em: EntityManager, org: string, period
 
 /** Unbilled receivables (debit balance of 1150): opening, accrued (its debits in the month), reversed (its credits). */
 export async function unbilledRollForward(em: EntityManager, org: string, period: string): Promise<WorkbookRow[]> {
-  const d = days(period);
-  const rows = await em.execute<MinorRow[]>(
-    `select a.currency,
-            coalesce(sum(l.debit - l.credit) filter (where e.entry_date < ?::date), 0)::text as opening,
-            coalesce(sum(l.debit) filter (where e.entry_date >= ?::date), 0)::text as accrued,
-            coalesce(sum(l.credit) filter (where e.entry_date >= ?::date), 0)::text as reversed,
-            coalesce(sum(l.debit - l.credit), 0)::text as closing
-     from ledger_accounts a
-     left join journal_lines l on l.account_id = a.id
-     left join journal_entries e on e.id = l.entry_id and e.entry_date < ?::date
-     where a.organization_id = ? and a.code = ? and (l.id is null or e.id is not null)
-     group by a.currency order by a.currency`,
-    [d.first, d.first, d.first, d.next, org, ACCOUNTS.UNBILLED_RECEIVABLES],
-  );
+  const rows = await accountMovements(em, org, period, ACCOUNTS.UNBILLED_RECEIVABLES, {
+    accrued: { sum: 'l.debit' },
+    reversed: { sum: 'l.credit' },
+  });
   return rows.map((r) => ({
     currency: r.currency,
     opening: major(r, 'opening'),
